@@ -1,0 +1,14 @@
+"""KTO on Ray Train + DeepSpeed: one stage of the UltraMedical recipe.
+
+    ray job submit --working-dir . -- python jobs/kto.py --config configs/llama3-8b.yaml [--resume]
+    python jobs/kto.py --config configs/tiny-cpu.yaml --kto.epochs 1
+
+Same as `ultramedical kto`; the model lands in runs/<name>/kto/final.
+"""
+
+import sys
+
+from ultramedical.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["kto", *sys.argv[1:]]))

@@ -1,0 +1,14 @@
+"""Supervised fine-tuning on Ray Train + DeepSpeed: one stage of the UltraMedical recipe.
+
+    ray job submit --working-dir . -- python jobs/sft.py --config configs/llama3-8b.yaml [--resume]
+    python jobs/sft.py --config configs/tiny-cpu.yaml --sft.epochs 1
+
+Same as `ultramedical sft`; the model lands in runs/<name>/sft/final.
+"""
+
+import sys
+
+from ultramedical.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["sft", *sys.argv[1:]]))

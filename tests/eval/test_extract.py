@@ -1,0 +1,132 @@
+"""Answer extraction from free-text replies: a table of replies and the answer each commits to."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ultramedical.eval.extract import extract_answer, extract_yes_no_maybe
+
+MCQ_CASES = [
+    # Explicit answer phrases.
+    ("So, the answer is B.", "B"),
+    ("The answer is (C)", "C"),
+    ("Answer: D", "D"),
+    ("answer is **B**", "B"),
+    ("The correct answer is C. Metformin", "C"),
+    ("the answer is c", "C"),
+    ("ANSWER - a", "A"),
+    ("Therefore, the answer is: **C. Metformin**", "C"),
+    ("The answer is therefore option (b).", "B"),
+    ("C is the correct answer.", "C"),
+    ("The correct option is D", "D"),
+    ("The answer is A because it is first-line.", "A"),
+    # Weaker cues.
+    ("After weighing both, **C. Metformin** is preferred.", "C"),
+    ("**B**", "B"),
+    ("Option B", "B"),
+    ("I would choose A because it is safest.", "A"),
+    # A reply that is only a letter.
+    ("B", "B"),
+    ("B.", "B"),
+    ("(B)", "B"),
+    ("b", "B"),
+    ("Reasoning about the case first.\n\nD", "D"),
+    ("C. Metformin", "C"),
+    # A later explicit answer overrides an earlier mention.
+    ("A is tempting given the rash, but the answer is D.", "D"),
+    ("Answer: A\nOn reflection that ignores the labs.\nFinal answer: C", "C"),
+    ("Option A fits the age, but the answer is B.", "B"),
+    # Explicit phrases outrank weaker cues that come later.
+    ("The answer is B. Option C would be wrong because of the renal function.", "B"),
+    # No answer.
+    ("I cannot say", None),
+    ("", None),
+    ("   \n", None),
+    ("The answer is E.", None),
+    ("A patient presents with fever and a rash.", None),
+    ("the answer is a bit unclear without imaging", None),
+    ("The answer is not D.", None),
+    ("The answer is X-linked inheritance.", None),
+    ("PubMed is the correct answer source.", None),
+    ("A. Insulin\nB. Metformin\nC. Glipizide\nD. Diet", None),
+]
+
+
+@pytest.mark.parametrize(("reply", "expected"), MCQ_CASES)
+def test_extract_answer(reply: str, expected: str | None) -> None:
+    assert extract_answer(reply) == expected
+
+
+@pytest.mark.parametrize(
+    ("reply", "choices", "expected"),
+    [
+        ("The answer is E.", "ABCDE", "E"),
+        ("The answer is E.", ("A", "B", "C", "D", "E"), "E"),
+        ("Answer: I think it is B", "ABCDEFGHIJ", None),  # 'I' the pronoun, not option I
+        ("Answer: I", "ABCDEFGHIJ", "I"),
+        ("The answer is D.", "ABC", None),
+    ],
+)
+def test_extract_answer_respects_choices(reply: str, choices: str, expected: str | None) -> None:
+    assert extract_answer(reply, choices) == expected
+
+
+OPTIONS = {"A": "Insulin", "B": "Metformin", "C": "Metformin and insulin", "D": "Diet alone"}
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("Start with diet alone for three months.", "D"),
+        ("Metformin and insulin together.", "C"),  # 'Metformin' and 'Insulin' are inside option C
+        ("Either insulin or diet alone.", None),  # two options stated
+        ("The answer is B even though metformin and insulin is tempting.", "B"),  # a letter wins
+        ("Nothing fits.", None),
+    ],
+)
+def test_extract_answer_by_option_text(reply: str, expected: str | None) -> None:
+    assert extract_answer(reply, options=OPTIONS) == expected
+
+
+def test_option_text_is_not_used_without_options() -> None:
+    assert extract_answer("Start with diet alone.") is None
+
+
+def test_bad_choices_rejected() -> None:
+    with pytest.raises(ValueError, match="single letters"):
+        extract_answer("B", ("AB", "C"))
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("So, the answer is yes.", "yes"),
+        ("Answer: Maybe", "maybe"),
+        ("The answer is NO.", "no"),
+        ("the answer is no... Final answer: yes", "yes"),
+        ("Yes, the cohort shows a reduction.", "yes"),
+        ("No.", "no"),
+        ("**Maybe**", "maybe"),
+        ("The evidence is mixed.\n\nmaybe", "maybe"),
+        ("I cannot say", None),
+        ("", None),
+        ("No answer can be given from this abstract", None),
+        ("The answer is not clear from the data", None),
+        ("It depends on the nominal dose.", None),
+    ],
+)
+def test_extract_yes_no_maybe(reply: str, expected: str | None) -> None:
+    assert extract_yes_no_maybe(reply) == expected
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["answer" + " " * 20_000 + "x", "the correct option is" + " " * 20_000, "B" + " " * 20_000 + "x"],
+)
+def test_degenerate_whitespace_is_linear(reply: str) -> None:
+    # These took ~50 s each before the regexes' optional runs were made possessive.
+    start = time.perf_counter()
+    assert extract_answer(reply) is None and extract_yes_no_maybe(reply) is None
+    assert time.perf_counter() - start < 2.0

@@ -1,0 +1,5 @@
+import sys
+
+from ultramedical.cli import main
+
+sys.exit(main())

@@ -1,0 +1,30 @@
+"""`ultramedical init-model`: the embedded tiny policy and reward model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ultramedical.models.tiny import SIZES
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    init = subparsers.add_parser("init-model", help="build the embedded tiny Llama policy and reward model")
+    init.add_argument("--corpus", default="artifacts/data", help="sample corpus the tokenizer is fitted to")
+    init.add_argument("--out", default="artifacts/tiny", help="writes OUT/policy and OUT/reward")
+    init.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    init.add_argument("--vocab-size", type=int, default=4096)
+    init.add_argument("--seed", type=int, default=0)
+    init.set_defaults(func=run_init_model)
+
+
+def run_init_model(args: argparse.Namespace) -> int:
+    from ultramedical.models.loading import load_policy
+    from ultramedical.models.tiny import init_tiny_models, parameter_count
+
+    paths = init_tiny_models(
+        args.corpus, args.out, size=args.size, vocab_size=args.vocab_size, seed=args.seed
+    )
+    params = parameter_count(load_policy(paths["policy"]))
+    print(json.dumps({"policy": str(paths["policy"]), "reward": str(paths["reward"]), "parameters": params}))
+    return 0

@@ -1,0 +1,335 @@
+"""The one configuration schema: typed sections, YAML presets and dotted command-line overrides.
+
+A preset (configs/*.yaml) fills the schema; `--section.key value` arguments override single fields.
+Every section forbids unknown keys, so a typo is an error that names the key instead of a silent default.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the offending key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSource(Section):
+    """A dataset: a local JSONL/JSON/Parquet file or a hub dataset id (loaded with `datasets`)."""
+
+    path: str
+    split: str = "train"
+    weight: float = Field(1.0, gt=0, description="sampling weight when several sources are mixed")
+    max_records: int | None = Field(None, gt=0)
+
+
+class DataConfig(Section):
+    instructions: list[DataSource] = Field(default_factory=list, description="SFT sources (UltraMix)")
+    preferences: DataSource | None = None
+    unpaired: DataSource | None = Field(
+        None, description="KTO's unpaired records (prompt, completion, label)"
+    )
+    reward_test: DataSource | None = None
+    eval_benchmarks: dict[str, DataSource] = Field(default_factory=dict)
+    prompts: DataSource | None = Field(
+        None, description="instruction records whose prompts drive online rounds"
+    )
+    on_invalid: Literal["error", "skip"] = "error"
+    heldout_fraction: float = Field(0.02, ge=0, lt=1)
+
+
+class ModelConfig(Section):
+    policy: str = Field(description="HF directory or hub id of the policy (SFT starts from it)")
+    reward_model: str | None = Field(None, description="reward model used by online rounds and best-of-N")
+    max_seq_len: int = Field(512, gt=8)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    gradient_checkpointing: bool = False
+
+
+class TrainerConfig(Section):
+    """What every training stage shares: parallelism, batch shape, optimiser mechanics, checkpoints."""
+
+    num_workers: int = Field(2, ge=1)
+    use_gpu: bool = False
+    cpus_per_worker: int = Field(1, ge=1)
+    zero_stage: int = Field(2, ge=0, le=3)
+    offload_optimizer: bool = False
+    offload_params: bool = False
+    micro_batch_size: int = Field(4, ge=1)
+    grad_accum_steps: int = Field(1, ge=1)
+    warmup_ratio: float = Field(0.03, ge=0, le=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    truncation: Literal["right", "left", "drop"] = "right"
+    save_every_steps: int = Field(0, ge=0, description="0: only the final checkpoint")
+    log_every_steps: int = Field(10, ge=1)
+    max_failures: int = Field(0, ge=-1)
+    seed: int = 0
+
+
+class StageConfig(Section):
+    lr: float = Field(gt=0)
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, gt=0, description="stop after this many optimiser steps")
+    init_from: str | None = Field(
+        None,
+        description="start from this model; default: the previous stage's final model, else model.policy",
+    )
+
+
+class SFTConfig(StageConfig):
+    lr: float = 2e-5
+    packing: bool = False
+
+
+class RMConfig(StageConfig):
+    lr: float = 1e-5
+    margin_from_scores: bool = Field(False, description="use the judge-score gap as a per-pair margin")
+    center_coef: float = Field(0.0, ge=0)
+
+
+class DPOConfig(StageConfig):
+    lr: float = 5e-7
+    beta: float = Field(0.1, gt=0)
+    loss_type: Literal["sigmoid", "ipo"] = "sigmoid"
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5)
+    nll_coef: float = Field(0.0, ge=0)
+
+
+class KTOConfig(StageConfig):
+    lr: float = 5e-7
+    beta: float = Field(0.1, gt=0)
+    desirable_weight: float = Field(1.0, gt=0)
+    undesirable_weight: float = Field(1.0, gt=0)
+
+
+class GenerationConfig(Section):
+    """The vLLM generation pool."""
+
+    engines: int = Field(1, ge=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    max_model_len: int = Field(1024, gt=0)
+    max_num_seqs: int = Field(256, ge=1)
+    enforce_eager: bool = True
+    gpu_memory_utilization: float = Field(0.3, gt=0, le=1, description="fraction of host RAM on CPU")
+    cpu_kvcache_gib: int = Field(1, ge=1)
+    temperature: float = Field(1.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(256, ge=1)
+    max_restarts: int = Field(2, ge=0)
+
+
+class RewardConfig(Section):
+    """The reward scorer pool and its optional rule-based term for multiple-choice items."""
+
+    scorers: int = Field(1, ge=1)
+    batch_size: int = Field(16, ge=1)
+    correct_letter_bonus: float = 0.0
+    wrong_letter_penalty: float = 0.0
+
+
+class OnlineConfig(Section):
+    """Iterative preference learning: rounds of sample, score, pair, train, publish."""
+
+    rounds: int = Field(3, ge=1)
+    prompts_per_round: int = Field(64, ge=1)
+    completions_per_prompt: int = Field(4, ge=2)
+    algorithm: Literal["dpo", "kto"] = "dpo"
+    pair_strategy: Literal["max_min", "max_random", "random"] = "max_min"
+    min_margin: float = Field(0.0, ge=0)
+    length_penalty: float = Field(0.0, ge=0, description="reward minus this times completion tokens")
+    epochs_per_round: int = Field(1, ge=1)
+    refresh_reference: bool = False
+    checkpoint_every_rounds: int = Field(1, ge=1)
+    placement: Literal["colocate", "separate"] = "colocate"
+    eval_items: int = Field(200, ge=0, description="held-out MC items scored after every round")
+
+
+class EvalConfig(Section):
+    samples: int = Field(10, ge=1, description="N for self-consistency and best-of-N")
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(0.9, gt=0, le=1)
+    max_tokens: int = Field(256, ge=1)
+    max_items: int | None = Field(None, gt=0)
+
+
+class ServeConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_batch_size: int = Field(32, ge=1)
+    batch_wait_timeout_s: float = Field(0.01, ge=0)
+    max_ongoing_requests: int = Field(64, ge=1)
+    max_queued_requests: int = Field(128, ge=-1)
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(1, ge=1)
+    target_ongoing_requests: float = Field(16, gt=0)
+    max_body_bytes: int = Field(1_000_000, ge=1)
+    max_item_chars: int = Field(16_000, ge=1)
+    max_items: int = Field(256, ge=1)
+
+
+class EndpointModel(Section):
+    """One model behind an OpenAI-compatible endpoint."""
+
+    model: str
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(512, ge=1)
+    usd_per_1k_prompt_tokens: float = Field(0.0, ge=0)
+    usd_per_1k_completion_tokens: float = Field(0.0, ge=0)
+    n: int = Field(1, ge=1, description="completions asked of this model per prompt (as a completer)")
+
+
+class AnnotateConfig(Section):
+    completers: list[EndpointModel] = Field(default_factory=list)
+    judge: EndpointModel | None = None
+    difficulty: EndpointModel | None = Field(None, description="rates instruction difficulty; default: judge")
+    concurrency: int = Field(8, ge=1)
+    max_retries: int = Field(5, ge=0)
+    backoff_base_s: float = Field(0.5, ge=0)
+    timeout_s: float = Field(60.0, gt=0)
+    workers: int = Field(1, ge=1, description="Ray actors the prompt set is fanned out to")
+    cache_path: str | None = Field(
+        None, description="request cache (SQLite); default: <out>/request_cache.sqlite"
+    )
+    seed: int = Field(0, description="seeds the judge's presentation order and the rejected-side pick")
+
+
+class Config(Section):
+    name: str = "tiny"
+    runs_root: str = "runs"
+    artifacts_dir: str = Field(
+        "artifacts", description="where the embedded sample corpus and tiny model live"
+    )
+    model: ModelConfig
+    data: DataConfig = Field(default_factory=DataConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    sft: SFTConfig = Field(default_factory=SFTConfig)
+    rm: RMConfig = Field(default_factory=RMConfig)
+    dpo: DPOConfig = Field(default_factory=DPOConfig)
+    kto: KTOConfig = Field(default_factory=KTOConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    online: OnlineConfig = Field(default_factory=OnlineConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    annotate: AnnotateConfig = Field(default_factory=AnnotateConfig)
+
+    @model_validator(mode="after")
+    def _check_parallelism(self) -> Config:
+        if self.trainer.offload_params and self.trainer.zero_stage != 3:
+            raise ValueError("trainer.offload_params needs trainer.zero_stage 3")
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_root) / self.name
+
+
+def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
+    key = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        known = _known_keys(model, [str(p) for p in error["loc"][:-1]])
+        close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"unknown key '{key}'{hint}"
+    if error["type"] == "missing":
+        return f"missing key '{key}'"
+    return f"'{key}': {error['msg']} (got {error.get('input')!r:.80})"
+
+
+def _known_keys(model: type[BaseModel], path: list[str]) -> list[str]:
+    for part in path:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override '{dotted}': '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """`['--trainer.zero_stage', '3', '--sft.lr=1e-5']` -> {'trainer.zero_stage': 3, 'sft.lr': 1e-05}.
+
+    Values are read as YAML scalars, so numbers, booleans, null and lists work as they do in presets.
+    """
+    overrides: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) == 2:
+            raise ConfigError(f"expected an override like --section.key VALUE, got '{arg}'")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(args):
+                raise ConfigError(f"override '--{key}' has no value")
+            value = args[i + 1]
+            i += 1
+        try:
+            overrides[key] = yaml.safe_load(value) if value != "" else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override '--{key}': cannot read value {value!r}: {exc}") from None
+        i += 1
+    return overrides
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | list[str] | None = None) -> Config:
+    """Read a YAML preset, apply dotted overrides, validate; raise ConfigError naming any bad key."""
+    path = Path(path)
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(tree).__name__}")
+    return config_from_dict(tree, overrides, origin=str(path))
+
+
+def config_from_dict(
+    tree: dict[str, Any], overrides: dict[str, Any] | list[str] | None = None, origin: str = "config"
+) -> Config:
+    tree = _deep_copy(tree)
+    if isinstance(overrides, list):
+        overrides = parse_overrides(overrides)
+    for key, value in (overrides or {}).items():
+        _set_dotted(tree, key, value)
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e, Config) for e in exc.errors())
+        raise ConfigError(f"{origin}: {problems}") from None
+
+
+def dump_config(config: Config) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def _deep_copy(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return {k: _deep_copy(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_deep_copy(v) for v in tree]
+    return tree

@@ -1,0 +1,116 @@
+"""Where records come from: local JSONL, JSON or Parquet files, or a hub dataset id.
+
+`read_rows` yields (line_number, row) pairs. A row that is not a JSON object is yielded as a
+`BadRow` carrying the reason, so validators can report it with its line number instead of stopping.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+class SourceError(ValueError):
+    """A data source that cannot be opened or read at all."""
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row that could not be decoded; `reason` says why."""
+
+    reason: str
+
+
+def is_local(source: str | Path) -> bool:
+    path = Path(source)
+    return path.exists() or path.suffix in LOCAL_SUFFIXES or str(source).startswith((".", "/"))
+
+
+def read_rows(source: str | Path, split: str = "train") -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
+    """Rows of a local file (by suffix) or of a hub dataset split, numbered from 1."""
+    if is_local(source):
+        path = Path(source)
+        if not path.is_file():
+            raise SourceError(f"data file not found: {path}")
+        if path.suffix == ".jsonl":
+            yield from _read_jsonl(path)
+        elif path.suffix == ".json":
+            yield from _read_json(path)
+        elif path.suffix == ".parquet":
+            yield from _read_parquet(path)
+        else:
+            raise SourceError(
+                f"{path}: unsupported file type '{path.suffix}' (use .jsonl, .json or .parquet)"
+            )
+        return
+    yield from _read_hub(str(source), split)
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield number, BadRow(f"not UTF-8 ({exc.reason} at byte {exc.start})")
+                continue
+            if not text.strip():
+                yield number, BadRow("empty line")
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield number, BadRow(f"bad JSON: {exc.msg} at column {exc.colno}")
+                continue
+            yield (
+                number,
+                row if isinstance(row, dict) else BadRow(f"expected a JSON object, got {_kind(row)}"),
+            )
+
+
+def _read_json(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SourceError(f"{path}: not a JSON document: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        data = data["data"]
+    if not isinstance(data, list):
+        raise SourceError(f"{path}: expected a JSON array of records, got {_kind(data)}")
+    for number, row in enumerate(data, start=1):
+        yield number, row if isinstance(row, dict) else BadRow(f"expected a JSON object, got {_kind(row)}")
+
+
+def _read_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
+        raise SourceError(f"{path}: cannot read Parquet: {exc}") from None
+    for number, row in enumerate(table.to_pylist(), start=1):
+        yield number, row
+
+
+def _read_hub(dataset_id: str, split: str) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
+    import datasets
+
+    try:
+        dataset = datasets.load_dataset(dataset_id, split=split)
+    except Exception as exc:  # network, auth and missing-split errors all mean the same to the user
+        raise SourceError(
+            f"cannot load hub dataset '{dataset_id}' split '{split}': {type(exc).__name__}: {exc}"
+        ) from None
+    for number, row in enumerate(dataset, start=1):
+        yield number, dict(row)
+
+
+def _kind(value: Any) -> str:
+    return {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )

@@ -1,0 +1,53 @@
+"""The one way to load and save models: a local HF directory or a hub id, policy or reward model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+from ultramedical.io import atomic_directory
+
+
+def resolve_dtype(name: str, use_gpu: bool) -> torch.dtype:
+    """`auto` is bf16 on GPU and fp32 on CPU (CPU bf16 matmuls are slow on AVX2 machines)."""
+    if name == "auto":
+        return torch.bfloat16 if use_gpu else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def load_tokenizer(path: str | Path) -> Any:
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not tokenizer.chat_template:
+        raise ValueError(f"{path}: the tokenizer has no chat template; use an instruct checkpoint or add one")
+    return tokenizer
+
+
+def load_policy(path: str | Path, dtype: torch.dtype = torch.float32) -> Any:
+    return AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+
+
+def load_reward_model(
+    path: str | Path, dtype: torch.dtype = torch.float32, pad_token_id: int | None = None
+) -> Any:
+    """A sequence-classification model with one output; from a policy directory its head starts fresh."""
+    model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1, dtype=dtype)
+    if pad_token_id is not None:
+        model.config.pad_token_id = pad_token_id
+    if model.config.pad_token_id is None:
+        raise ValueError(
+            f"{path}: the reward model needs a pad_token_id to find the last token of each sequence"
+        )
+    return model
+
+
+def save_model(model: Any, tokenizer: Any, out_dir: str | Path) -> Path:
+    """Safetensors, config, tokenizer and chat template, written to a temp name and renamed."""
+    with atomic_directory(out_dir) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+    return Path(out_dir)

@@ -1,0 +1,63 @@
+"""The one run-directory layout. Every stage, the controller and the report find files through here.
+
+runs/<name>/
+  config.yaml                 the resolved config of the latest invocation
+  <stage>/                    sft | rm | dpo | kto
+    data_stats.json           records, examples, truncated, dropped, skipped
+    metrics.jsonl             one line per logged step
+    tb/                       TensorBoard event files
+    ray/                      Ray Train storage: full training state for --resume
+    checkpoint-<step>/        HF checkpoints every trainer.save_every_steps
+    final/                    the stage's HF model (safetensors, tokenizer, chat template)
+  online/                     iterative preference learning
+    round-<k>/                completions, rewards, pairs, metrics of round k
+    metrics.jsonl             one line per completed round
+    checkpoint-round-<k>/, final/
+  eval/                       benchmark outputs and summaries
+  report.md, report.html
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+STAGES = ("sft", "rm", "dpo", "kto")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @classmethod
+    def of(cls, runs_root: str | Path, name: str) -> RunDir:
+        return cls(Path(runs_root).absolute() / name)
+
+    def stage(self, stage: str) -> Path:
+        return self.root / stage
+
+    def final(self, stage: str) -> Path:
+        return self.stage(stage) / "final"
+
+    def metrics(self, stage: str) -> Path:
+        return self.stage(stage) / "metrics.jsonl"
+
+    def ray_storage(self, stage: str) -> Path:
+        return self.stage(stage) / "ray"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def online(self) -> Path:
+        return self.root / "online"
+
+    @property
+    def eval(self) -> Path:
+        return self.root / "eval"
+
+
+def is_complete_model(path: Path) -> bool:
+    """A finished HF model directory (atomic writes mean a present config implies the rest)."""
+    return (path / "config.json").is_file() and any(path.glob("*.safetensors"))

@@ -1,0 +1,90 @@
+"""DeepSpeed engine construction and the ZeRO-aware gathering of full weights."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
+
+from ultramedical.config import TrainerConfig
+
+
+def use_cpu_accelerator_unless(use_gpu: bool) -> None:
+    """DeepSpeed picks its accelerator at import; on CPU it must be told, with gloo as the backend."""
+    os.environ.setdefault("DS_ACCELERATOR", "cuda" if use_gpu else "cpu")
+
+
+def deepspeed_config(trainer: TrainerConfig, dtype: torch.dtype, lr: float) -> dict[str, Any]:
+    zero: dict[str, Any] = {"stage": trainer.zero_stage}
+    if trainer.offload_optimizer:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": trainer.use_gpu}
+    if trainer.offload_params:
+        zero["offload_param"] = {"device": "cpu", "pin_memory": trainer.use_gpu}
+    config: dict[str, Any] = {
+        "train_micro_batch_size_per_gpu": trainer.micro_batch_size,
+        "gradient_accumulation_steps": trainer.grad_accum_steps,
+        "gradient_clipping": trainer.max_grad_norm,
+        "zero_optimization": zero,
+        "bf16": {"enabled": dtype == torch.bfloat16},
+        "fp16": {"enabled": dtype == torch.float16},
+        "zero_allow_untested_optimizer": True,
+        "steps_per_print": 10**9,
+    }
+    if trainer.offload_optimizer:
+        # Offloaded optimizer states need DeepSpeed's own CPU Adam.
+        config["optimizer"] = {"type": "AdamW", "params": {"lr": lr, "weight_decay": trainer.weight_decay}}
+    return config
+
+
+def build_engine(
+    model: torch.nn.Module,
+    trainer: TrainerConfig,
+    dtype: torch.dtype,
+    lr: float,
+    total_steps: int,
+    schedule: str,
+) -> Any:
+    import deepspeed
+
+    config = deepspeed_config(trainer, dtype, lr)
+    optimizer = None
+    if "optimizer" not in config:
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=trainer.weight_decay)
+    warmup = int(trainer.warmup_ratio * total_steps)
+
+    def scheduler(opt: torch.optim.Optimizer) -> Any:
+        if schedule == "cosine":
+            return get_cosine_schedule_with_warmup(opt, warmup, max(total_steps, 1))
+        return get_constant_schedule_with_warmup(opt, warmup)
+
+    engine, _, _, _ = deepspeed.initialize(
+        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=config, dist_init_required=False
+    )
+    return engine
+
+
+def gather_full_state_dict(engine: Any, zero_stage: int) -> dict[str, torch.Tensor] | None:
+    """The whole model's weights on rank 0 (None elsewhere); every rank must call it.
+
+    Under ZeRO-3 each parameter is gathered in turn, so no rank ever holds two full copies.
+    """
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    module = engine.module
+    if zero_stage < 3:
+        return (
+            {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+            if rank == 0
+            else None
+        )
+    from deepspeed.zero import GatheredParameters
+
+    state: dict[str, torch.Tensor] = {}
+    for name, param in module.named_parameters():
+        with GatheredParameters([param], modifier_rank=None):
+            if rank == 0:
+                state[name] = param.detach().to("cpu", copy=True)
+    return state if rank == 0 else None

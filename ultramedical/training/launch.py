@@ -1,0 +1,214 @@
+"""Running a training stage on Ray Train: the driver side and the worker entry point.
+
+Driver: validate and tokenize the data (errors surface before any worker starts), put the examples in
+the object store, start a `TorchTrainer` whose workers run `train_worker`. Workers: build a `Learner`,
+restore the latest checkpoint if Ray hands one back (after a failure or with --resume), train, report
+full DeepSpeed state as Ray checkpoints, and export the HF model from rank 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ultramedical.config import Config
+from ultramedical.io import append_jsonl, atomic_write_json, atomic_write_text
+from ultramedical.rundir import RunDir, is_complete_model
+from ultramedical.training import ALGORITHMS
+from ultramedical.training.loop import Learner, Progress, planned_steps
+
+STATE_TAG = "state"
+
+
+class RunExistsError(RuntimeError):
+    """A stage already has state in the run directory and neither resume nor overwrite was asked."""
+
+
+def stage_init_model(config: Config, stage: str, run: RunDir) -> str:
+    """Where a stage starts: its `init_from`, else the previous stage's final model, else model.policy."""
+    explicit = getattr(config, stage).init_from
+    if explicit:
+        return explicit
+    previous = {"rm": "sft", "dpo": "sft", "kto": "sft"}.get(stage)
+    if previous and is_complete_model(run.final(previous)):
+        return str(run.final(previous))
+    return config.model.policy
+
+
+def run_stage(config: Config, stage: str, resume: bool = False, overwrite: bool = False) -> Path:
+    """Train one stage to `<run>/<stage>/final`; returns that path."""
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from ultramedical.config import dump_config
+    from ultramedical.models.loading import load_tokenizer
+
+    run = RunDir.of(config.runs_root, config.name)
+    stage_dir = run.stage(stage)
+    if stage_dir.exists() and not resume:
+        if not overwrite:
+            raise RunExistsError(
+                f"{stage_dir} already exists: pass --resume to continue it or --overwrite to start over"
+            )
+        shutil.rmtree(stage_dir)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run.config, dump_config(config))
+
+    algorithm = ALGORITHMS[stage](config)
+    init_model = stage_init_model(config, stage, run)
+    tokenizer = load_tokenizer(init_model)
+    examples, stats = algorithm.load(tokenizer)
+    atomic_write_json(stage_dir / "data_stats.json", stats.as_dict() | {"init_model": init_model})
+    print(f"[{stage}] {json.dumps(stats.as_dict())} from {init_model}", flush=True)
+
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
+    trainer_cfg = config.trainer
+    trainer = TorchTrainer(
+        train_worker,
+        train_loop_config={
+            "config": config.model_dump(mode="json"),
+            "stage": stage,
+            "init_model": init_model,
+            "examples": ray.put(examples),
+            "stage_dir": str(stage_dir),
+        },
+        torch_config=TorchConfig(backend="nccl" if trainer_cfg.use_gpu else "gloo"),
+        scaling_config=ScalingConfig(
+            num_workers=trainer_cfg.num_workers,
+            use_gpu=trainer_cfg.use_gpu,
+            resources_per_worker={"CPU": trainer_cfg.cpus_per_worker}
+            | ({"GPU": 1} if trainer_cfg.use_gpu else {}),
+        ),
+        run_config=RunConfig(
+            name="ray",
+            storage_path=str(run.ray_storage(stage).parent),
+            failure_config=FailureConfig(max_failures=trainer_cfg.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    trainer.fit()
+    final = run.final(stage)
+    if not is_complete_model(final):
+        raise RuntimeError(f"[{stage}] training finished but {final} was not written")
+    print(f"[{stage}] final model: {final}", flush=True)
+    return final
+
+
+def train_worker(spec: dict[str, Any]) -> None:
+    """Ray Train worker entry point (every rank)."""
+    import ray
+    import ray.train
+
+    from ultramedical.config import Config
+
+    config = Config.model_validate(spec["config"])
+    torch.set_num_threads(config.trainer.cpus_per_worker)
+    stage, stage_dir = spec["stage"], Path(spec["stage_dir"])
+    algorithm = ALGORITHMS[stage](config)
+    examples = ray.get(spec["examples"])
+    settings = algorithm.settings
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    total = planned_steps(len(examples), settings.epochs, world, config.trainer, settings.max_steps)
+    learner = Learner(algorithm, spec["init_model"], total_steps=total, schedule="cosine")
+
+    progress = Progress()
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as directory:
+            learner.engine.load_checkpoint(directory, tag=STATE_TAG)
+            progress = Progress(**json.loads((Path(directory) / "progress.json").read_text()))
+            prepared = torch.load(Path(directory) / "prepared.pt", weights_only=False)
+        examples = [e | p for e, p in zip(examples, prepared, strict=True)]
+        print(f"[{stage}] rank {rank}: resumed at step {progress.step}", flush=True)
+    else:
+        examples = learner.prepare(examples)
+    prepared = [{k: v for k, v in e.items() if k.startswith("ref")} for e in examples]
+
+    writer = _MetricsWriter(stage_dir, enabled=rank == 0)
+    bar = _progress_bar(total, progress.step, stage, enabled=rank == 0)
+    every = config.trainer.save_every_steps
+
+    def on_step(p: Progress) -> None:
+        bar.update(1)
+        if p.step >= total or (every and p.step % every == 0):
+            _save(learner, p, prepared, stage_dir, tokenizer_from=spec["init_model"], final=p.step >= total)
+
+    learner.fit(examples, settings.epochs, progress, settings.max_steps, on_log=writer.write, on_step=on_step)
+    bar.close()
+    writer.close()
+
+
+def _save(
+    learner: Learner, progress: Progress, prepared: list, stage_dir: Path, tokenizer_from: str, final: bool
+) -> None:
+    """Full training state to Ray (every rank), HF weights from rank 0."""
+    import ray.train
+
+    from ultramedical.models.loading import load_tokenizer, save_model
+
+    state = learner.full_state_dict()
+    if state is not None:
+        target = stage_dir / ("final" if final else f"checkpoint-{progress.step}")
+        module = learner.engine.module
+        tokenizer = load_tokenizer(tokenizer_from)
+        save_model(_WithState(module, state), tokenizer, target)
+    with tempfile.TemporaryDirectory() as directory:
+        learner.engine.save_checkpoint(directory, tag=STATE_TAG)
+        if learner.rank == 0:
+            (Path(directory) / "progress.json").write_text(json.dumps(progress.__dict__))
+            torch.save(prepared, Path(directory) / "prepared.pt")
+        ray.train.report(
+            {"step": progress.step},
+            checkpoint=ray.train.Checkpoint.from_directory(directory),
+            checkpoint_dir_name=f"step-{progress.step:08d}",
+        )
+
+
+class _WithState:
+    """Lets save_model write a gathered state dict through the module's own save_pretrained."""
+
+    def __init__(self, module: Any, state: dict[str, torch.Tensor]):
+        self.module, self.state = module, state
+
+    def save_pretrained(self, directory: Path, **kwargs: Any) -> None:
+        self.module.save_pretrained(directory, state_dict=self.state, **kwargs)
+
+
+class _MetricsWriter:
+    """metrics.jsonl and TensorBoard events, written by rank 0."""
+
+    def __init__(self, stage_dir: Path, enabled: bool):
+        self.path = stage_dir / "metrics.jsonl"
+        self.tensorboard = None
+        if enabled:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(str(stage_dir / "tb"))
+
+    def write(self, line: dict[str, Any]) -> None:
+        if self.tensorboard is None:
+            return
+        append_jsonl(self.path, line)
+        for key, value in line.items():
+            if key != "step":
+                self.tensorboard.add_scalar(key, value, line["step"])
+        self.tensorboard.flush()
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def _progress_bar(total: int, done: int, stage: str, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, desc=stage, disable=not enabled, mininterval=5)

@@ -1,0 +1,223 @@
+"""The one training loop. Ray Train workers run it for the offline stages; the online trainer actors
+keep a `Learner` alive across rounds and call the same `Learner.fit`.
+
+Per micro-batch: collate -> algorithm.loss -> DeepSpeed backward/step (accumulation, clipping, ZeRO and
+the LR schedule live in the engine). Data order is a seeded permutation per epoch, sharded by rank,
+so a resumed run sees exactly the batches the interrupted one would have.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from ultramedical.config import Config
+from ultramedical.models.loading import load_policy, load_reward_model, resolve_dtype
+from ultramedical.training.algorithm import Algorithm, Example, ForwardContext
+from ultramedical.training.deepspeed_setup import (
+    build_engine,
+    gather_full_state_dict,
+    use_cpu_accelerator_unless,
+)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the message names the step."""
+
+
+def rank_and_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def all_gather_objects(value: Any) -> list[Any]:
+    rank, world = rank_and_world()
+    if world == 1:
+        return [value]
+    out: list[Any] = [None] * world
+    dist.all_gather_object(out, value)
+    return out
+
+
+def micro_batches_per_epoch(n_examples: int, world: int, micro_batch_size: int, accum: int) -> int:
+    """Micro-batches each rank runs per epoch, a whole number of optimiser steps (the tail is dropped)."""
+    per_rank = math.ceil((n_examples // world) / micro_batch_size)
+    return (per_rank // accum) * accum
+
+
+def epoch_order(
+    n_examples: int, epoch: int, seed: int, rank: int, world: int, micro_batch_size: int
+) -> list[list[int]]:
+    """This rank's micro-batches (example indices) for an epoch: the same on every run with the same seed."""
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    order = torch.randperm(n_examples, generator=generator)[: (n_examples // world) * world]
+    mine = order[rank::world].tolist()
+    return [mine[i : i + micro_batch_size] for i in range(0, len(mine), micro_batch_size)]
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved with every checkpoint so a resumed run continues from it."""
+
+    step: int = 0
+    epoch: int = 0
+    micro: int = 0  # micro-batches done in the current epoch
+
+
+@dataclass
+class StepLog:
+    """Metrics summed over micro-batches since the last log line."""
+
+    sums: dict[str, float] = field(default_factory=dict)
+    count: int = 0
+    tokens: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def add(self, metrics: dict[str, torch.Tensor], tokens: int) -> None:
+        for key, value in metrics.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+        self.count += 1
+        self.tokens += tokens
+
+    def reduce(self) -> dict[str, float]:
+        """Averages over micro-batches and ranks; tokens/s summed over ranks."""
+        keys = sorted(self.sums)
+        values = torch.tensor(
+            [self.sums[k] / max(self.count, 1) for k in keys] + [float(self.tokens)], dtype=torch.float64
+        )
+        _, world = rank_and_world()
+        if world > 1:
+            dist.all_reduce(values)
+            values[:-1] /= world
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        return dict(zip(keys, values[:-1].tolist(), strict=True)) | {
+            "tokens_per_s": values[-1].item() / elapsed
+        }
+
+
+class Learner:
+    """A model in a DeepSpeed engine, trained by an algorithm. Needs torch.distributed set up first."""
+
+    def __init__(self, algorithm: Algorithm, model_path: str, total_steps: int, schedule: str = "cosine"):
+        config: Config = algorithm.config
+        use_cpu_accelerator_unless(config.trainer.use_gpu)
+        self.algorithm = algorithm
+        self.config = config
+        self.dtype = resolve_dtype(config.model.dtype, config.trainer.use_gpu)
+        torch.manual_seed(config.trainer.seed)
+        if algorithm.model_kind == "reward":
+            model = load_reward_model(model_path, self.dtype)
+        else:
+            model = load_policy(model_path, self.dtype)
+        if config.model.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        self.pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+        self.engine = build_engine(
+            model, config.trainer, self.dtype, algorithm.settings.lr, total_steps, schedule
+        )
+        self.rank, self.world = rank_and_world()
+        self.device = self.engine.device
+
+    @property
+    def step(self) -> int:
+        return int(self.engine.global_steps)
+
+    def prepare(self, examples: list[Example]) -> list[Example]:
+        """The algorithm's once-before-training pass (reference log-probs), with the current weights."""
+        ctx = ForwardContext(self.rank, self.world, self.config.trainer.micro_batch_size, all_gather_objects)
+        self.engine.eval()
+        model = _OnDevice(self.engine.module, self.device)
+        examples = self.algorithm.prepare(model, examples, ctx)
+        self.engine.train()
+        return examples
+
+    def train_micro_batch(self, examples: list[Example]) -> tuple[dict[str, torch.Tensor], int]:
+        batch = {k: v.to(self.device) for k, v in self.algorithm.collate(examples, self.pad_id).items()}
+        loss, metrics = self.algorithm.loss(self.engine, batch)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"{self.algorithm.stage}: non-finite loss ({loss.item()}) at step {self.step + 1}; "
+                "lower the learning rate or check the data"
+            )
+        self.engine.backward(loss)
+        self.engine.step()
+        return {"loss": loss.detach(), **{k: v.detach() for k, v in metrics.items()}}, self.algorithm.tokens(
+            batch
+        )
+
+    def fit(
+        self,
+        examples: list[Example],
+        epochs: float,
+        progress: Progress | None = None,
+        max_steps: int | None = None,
+        on_log: Callable[[dict[str, Any]], None] | None = None,
+        on_step: Callable[[Progress], None] | None = None,
+    ) -> Progress:
+        """Train over the examples; returns where it stopped. Callbacks run on every rank."""
+        trainer = self.config.trainer
+        progress = progress or Progress()
+        per_epoch = micro_batches_per_epoch(
+            len(examples), self.world, trainer.micro_batch_size, trainer.grad_accum_steps
+        )
+        if per_epoch == 0:
+            raise ValueError(
+                f"{self.algorithm.stage}: {len(examples)} examples are too few for {self.world} workers x "
+                f"micro_batch_size {trainer.micro_batch_size} x grad_accum_steps {trainer.grad_accum_steps}"
+            )
+        total = planned_steps(len(examples), epochs, self.world, trainer, max_steps)
+        log = StepLog()
+        while progress.step < total:
+            batches = epoch_order(
+                len(examples), progress.epoch, trainer.seed, self.rank, self.world, trainer.micro_batch_size
+            )[:per_epoch]
+            for index in range(progress.micro, per_epoch):
+                metrics, tokens = self.train_micro_batch([examples[i] for i in batches[index]])
+                log.add(metrics, tokens)
+                progress.micro = index + 1
+                if progress.micro % trainer.grad_accum_steps:
+                    continue
+                progress.step += 1
+                if progress.step % trainer.log_every_steps == 0 or progress.step >= total:
+                    line = log.reduce() | {
+                        "step": progress.step,
+                        "epoch": progress.epoch + progress.micro / per_epoch,
+                        "lr": self.engine.get_lr()[0],
+                    }
+                    if on_log:
+                        on_log(line)
+                    log = StepLog()
+                if on_step:
+                    on_step(progress)
+                if progress.step >= total:
+                    break
+            if progress.micro >= per_epoch:
+                progress.epoch, progress.micro = progress.epoch + 1, 0
+        return progress
+
+    def full_state_dict(self) -> dict[str, torch.Tensor] | None:
+        return gather_full_state_dict(self.engine, self.config.trainer.zero_stage)
+
+
+def planned_steps(n_examples: int, epochs: float, world: int, trainer: Any, max_steps: int | None) -> int:
+    per_epoch = micro_batches_per_epoch(n_examples, world, trainer.micro_batch_size, trainer.grad_accum_steps)
+    total = math.ceil(epochs * per_epoch / trainer.grad_accum_steps)
+    return min(total, max_steps) if max_steps else total
+
+
+class _OnDevice(torch.nn.Module):
+    """Forward of the wrapped module with inputs moved to its device (for reference passes)."""
+
+    def __init__(self, module: torch.nn.Module, device: torch.device):
+        super().__init__()
+        self.module, self.device = module, device
+
+    def forward(self, **inputs: torch.Tensor) -> Any:
+        return self.module(**{k: v.to(self.device) for k, v in inputs.items()})
