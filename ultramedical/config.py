@@ -7,11 +7,27 @@ Every section forbids unknown keys, so a typo is an error that names the key ins
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads `1e-5` and `1.5e3` (no dot, or no exponent sign) as strings; read them as floats."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def _yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: plain data only, no Python objects
 
 
 class ConfigError(ValueError):
@@ -86,18 +102,18 @@ class StageConfig(Section):
 
 
 class SFTConfig(StageConfig):
-    lr: float = 2e-5
+    lr: float = Field(2e-5, gt=0)  # a bare default here would drop StageConfig's gt=0
     packing: bool = False
 
 
 class RMConfig(StageConfig):
-    lr: float = 1e-5
+    lr: float = Field(1e-5, gt=0)  # a bare default here would drop StageConfig's gt=0
     margin_from_scores: bool = Field(False, description="use the judge-score gap as a per-pair margin")
     center_coef: float = Field(0.0, ge=0)
 
 
 class DPOConfig(StageConfig):
-    lr: float = 5e-7
+    lr: float = Field(5e-7, gt=0)  # a bare default here would drop StageConfig's gt=0
     beta: float = Field(0.1, gt=0)
     loss_type: Literal["sigmoid", "ipo"] = "sigmoid"
     label_smoothing: float = Field(0.0, ge=0, lt=0.5)
@@ -105,7 +121,7 @@ class DPOConfig(StageConfig):
 
 
 class KTOConfig(StageConfig):
-    lr: float = 5e-7
+    lr: float = Field(5e-7, gt=0)  # a bare default here would drop StageConfig's gt=0
     beta: float = Field(0.1, gt=0)
     desirable_weight: float = Field(1.0, gt=0)
     undesirable_weight: float = Field(1.0, gt=0)
@@ -245,7 +261,14 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
         return f"unknown key '{key}'{hint}"
     if error["type"] == "missing":
         return f"missing key '{key}'"
-    return f"'{key}': {error['msg']} (got {error.get('input')!r:.80})"
+    return f"'{key}': {error['msg']} (got {_short_repr(error.get('input'))})"
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        return f"{value!r:.80}"
+    except ValueError:  # an int past Python's digit limit has no repr
+        return "a value too large to show"
 
 
 def _known_keys(model: type[BaseModel], path: list[str]) -> list[str]:
@@ -287,9 +310,9 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
             value = args[i + 1]
             i += 1
         try:
-            overrides[key] = yaml.safe_load(value) if value != "" else ""
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"override '--{key}': cannot read value {value!r}: {exc}") from None
+            overrides[key] = _yaml_load(value) if value != "" else ""
+        except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: int past the digit limit
+            raise ConfigError(f"override '--{key}': cannot read value {value!r:.80}: {exc}") from None
         i += 1
     return overrides
 
@@ -298,10 +321,12 @@ def load_config(path: str | Path, overrides: dict[str, Any] | list[str] | None =
     """Read a YAML preset, apply dotted overrides, validate; raise ConfigError naming any bad key."""
     path = Path(path)
     try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        tree = _yaml_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except OSError as exc:  # a directory, no permission
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: bad UTF-8, int past digit limit
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(tree).__name__}")
@@ -311,6 +336,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | list[str] | None =
 def config_from_dict(
     tree: dict[str, Any], overrides: dict[str, Any] | list[str] | None = None, origin: str = "config"
 ) -> Config:
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping of sections, got {type(tree).__name__}")
     tree = _deep_copy(tree)
     if isinstance(overrides, list):
         overrides = parse_overrides(overrides)

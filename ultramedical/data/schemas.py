@@ -52,7 +52,8 @@ class PreferenceRecord:
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def score(self, side: Literal["chosen", "rejected"]) -> float | None:
-        value = self.metadata.get(side, {}).get("score")
+        judged = self.metadata.get(side)
+        value = judged.get("score") if isinstance(judged, dict) else None
         return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
@@ -182,6 +183,8 @@ def parse_preference(row: dict[str, Any]) -> PreferenceRecord:
 
 def parse_annotation(row: dict[str, Any]) -> AnnotationRecord:
     prompt = _require(row, "prompt", str, "a string")
+    if not prompt.strip():
+        raise RecordError("field 'prompt' is empty")
     raw = _require(row, "completions", list, "a list of completions")
     if len(raw) < 2:
         raise RecordError("field 'completions' needs at least 2 completions")
@@ -216,6 +219,8 @@ def parse_annotation(row: dict[str, Any]) -> AnnotationRecord:
 def parse_unpaired(row: dict[str, Any]) -> UnpairedRecord:
     prompt = row.get("prompt")
     if isinstance(prompt, str):
+        if not prompt.strip():
+            raise RecordError("field 'prompt' is empty")
         turns: tuple[Message, ...] = ({"role": "user", "content": prompt},)
     else:
         turns = _messages(_require(row, "prompt", list, "a string or a list of messages"), "prompt", False)

@@ -67,6 +67,9 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
             except json.JSONDecodeError as exc:
                 yield number, BadRow(f"bad JSON: {exc.msg} at column {exc.colno}")
                 continue
+            except (ValueError, RecursionError) as exc:  # an integer past Python's digit limit; deep nesting
+                yield number, BadRow(f"bad JSON: {_json_failure(exc)}")
+                continue
             yield (
                 number,
                 row if isinstance(row, dict) else BadRow(f"expected a JSON object, got {_kind(row)}"),
@@ -76,8 +79,8 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
 def _read_json(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SourceError(f"{path}: not a JSON document: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, digit limit, depth
+        raise SourceError(f"{path}: not a JSON document: {_json_failure(exc)}") from None
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         data = data["data"]
     if not isinstance(data, list):
@@ -108,6 +111,10 @@ def _read_hub(dataset_id: str, split: str) -> Iterator[tuple[int, dict[str, Any]
         ) from None
     for number, row in enumerate(dataset, start=1):
         yield number, dict(row)
+
+
+def _json_failure(exc: BaseException) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
 
 
 def _kind(value: Any) -> str:

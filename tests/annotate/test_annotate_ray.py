@@ -1,0 +1,62 @@
+"""Fan-out to Ray actors on a real local cluster (2 CPUs), sharing the request cache with the driver."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fake_openai_server import FakeOpenAIServer, instruction
+
+from ultramedical.annotate.pipeline import annotate
+from ultramedical.config import AnnotateConfig
+
+ray = pytest.importorskip("ray")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def ray_cluster() -> Iterator[None]:
+    # Workers import `ultramedical` and `actors` from the checkout, which may not be pip-installed.
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
+    )
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def test_fan_out_with_two_workers(
+    ray_cluster: None, server: FakeOpenAIServer, config: AnnotateConfig, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    prompts = [
+        instruction(f"q{i}", f"Question {i}: which electrolyte disturbance causes peaked T waves?")
+        for i in range(10)
+    ]
+    prompts[3] = instruction("q3", "[[garbage]] Which electrolyte disturbance causes peaked T waves?")
+    cache = tmp_path / "cache.sqlite"
+    summary = annotate(prompts, config.model_copy(update={"workers": 2}), tmp_path / "ray", cache_path=cache)
+    assert ray.is_initialized()  # the pipeline leaves a cluster it did not start running
+    assert (summary.annotated, summary.failures, summary.pairs, summary.workers) == (9, 1, 9, 2)
+    assert server.requests == 10 * 4 and summary.requests == 40
+    assert summary.prompt_tokens == server.prompt_tokens
+    # Both shards' concurrency shares together stay within the run's limit.
+    assert server.max_in_flight <= config.concurrency
+    annotations = [
+        json.loads(line) for line in (tmp_path / "ray" / "annotations.jsonl").read_text().splitlines()
+    ]
+    assert [a["prompt_id"] for a in annotations] == [f"q{i}" for i in range(10) if i != 3]
+
+    # The actors wrote the shared cache: the same run in-process sends nothing and writes the same files.
+    in_process = annotate(prompts, config, tmp_path / "local", cache_path=cache)
+    assert server.requests == 40 and in_process.cache_hits == 40
+    for name in ("annotations.jsonl", "pairs.jsonl", "failures.jsonl"):
+        assert (tmp_path / "ray" / name).read_text() == (tmp_path / "local" / name).read_text()
+    assert time.monotonic() - started < 40

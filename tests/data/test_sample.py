@@ -1,0 +1,303 @@
+"""The deterministic sample corpus: files, schemas, answer correctness, balance and held-out test splits."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ultramedical.data.knowledge import FACTS, cap, claim
+from ultramedical.data.prompts import (
+    PUBMEDQA_LABELS,
+    format_mcq_prompt,
+    mcq_answer_sentence,
+    pubmedqa_answer_sentence,
+)
+from ultramedical.data.sample import (
+    SAMPLE_FILES,
+    binarize,
+    build_mcq,
+    corpus_stats,
+    generate_sample_corpus,
+)
+from ultramedical.data.schemas import parse_annotation, parse_instruction, parse_preference
+
+ANSWER_RE = re.compile(r"So, the answer is ([A-J])\.$")
+MMLU_SUBJECTS = {"clinical_knowledge", "medical_genetics", "anatomy", "professional_medicine",
+                 "college_biology", "college_medicine"}
+BY_EXPLANATION: dict[str, list] = {}
+for _fact in FACTS:
+    BY_EXPLANATION.setdefault(_fact.explanation, []).append(_fact)
+
+
+def read(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def split_mcq(prompt: str) -> tuple[str, dict[str, str]]:
+    """Invert format_mcq_prompt: the question and its lettered options."""
+    question, block = prompt.rsplit("\n\n", 1)
+    options = {}
+    for line in block.split("\n"):
+        match = re.fullmatch(r"([A-J])\. (.+)", line)
+        assert match, f"bad option line {line!r}"
+        options[match.group(1)] = match.group(2)
+    assert format_mcq_prompt(question, options) == prompt
+    return question, options
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("corpus")
+    start = time.perf_counter()
+    paths = generate_sample_corpus(out, seed=0)
+    elapsed = time.perf_counter() - start
+    return {"dir": out, "paths": paths, "elapsed": elapsed,
+            "rows": {name: read(path) for name, path in paths.items()}}
+
+
+def test_generation_is_fast_and_writes_every_file(corpus):
+    assert corpus["elapsed"] < 10
+    paths = corpus["paths"]
+    assert sorted(str(p.relative_to(corpus["dir"])) for p in paths.values()) == sorted(SAMPLE_FILES)
+    assert all(p.is_file() for p in paths.values())
+    stats = corpus_stats(corpus["dir"])
+    assert stats == {name: len(rows) for name, rows in corpus["rows"].items()}
+
+
+def test_files_are_utf8_jsonl_without_ascii_escapes(corpus):
+    raw = corpus["paths"]["instructions"].read_bytes()
+    assert "Sjögren".encode() in raw and b"\\u00f6" not in raw
+    for path in corpus["paths"].values():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            assert isinstance(json.loads(line), dict)
+
+
+def test_same_seed_is_byte_identical_and_other_seed_differs(corpus, tmp_path):
+    again = generate_sample_corpus(tmp_path / "again", seed=0)
+    for name, path in corpus["paths"].items():
+        assert again[name].read_bytes() == path.read_bytes(), name
+    other = generate_sample_corpus(tmp_path / "other", seed=1)
+    assert other["instructions"].read_bytes() != corpus["paths"]["instructions"].read_bytes()
+    assert other["medqa"].read_bytes() != corpus["paths"]["medqa"].read_bytes()
+
+
+def test_counts(corpus):
+    rows = corpus["rows"]
+    assert len(rows["instructions"]) >= 3000
+    assert len(rows["annotations"]) >= 1000
+    assert len(rows["preferences"]) == len(rows["annotations"])
+    assert 250 <= len(rows["medqa"]) <= 350 and 250 <= len(rows["medmcqa"]) <= 350
+    assert 120 <= len(rows["pubmedqa"]) <= 200 and 120 <= len(rows["mmlu"]) <= 200
+    assert 250 <= len(rows["reward_test"]) <= 350
+
+
+def test_instruction_schema_and_mix(corpus):
+    rows = corpus["rows"]["instructions"]
+    sources = Counter(r["id"].split(",")[0] for r in rows)
+    assert set(sources) == {"MedQA-sample", "MedMCQA-sample", "PubMedQA-sample", "Open-sample"}
+    assert min(sources.values()) >= 300
+    assert len({r["id"] for r in rows}) == len(rows)
+    kinds = {"MedQA-sample": "Exam", "MedMCQA-sample": "Exam", "PubMedQA-sample": "Literature",
+             "Open-sample": "Open-End"}
+    for r in rows:
+        assert list(r) == ["id", "type", "conversations", "answer", "score"]
+        assert r["type"] == kinds[r["id"].split(",")[0]]
+        turns = r["conversations"]
+        assert len(turns) in (2, 4)
+        assert [t["from"] for t in turns] == ["human", "gpt"] * (len(turns) // 2)
+        assert re.match(r"^([1-9]|10)\. The question tests .+\.$", r["score"]), r["score"]
+        parse_instruction(r)
+    multi = sum(len(r["conversations"]) == 4 for r in rows) / len(rows)
+    assert 0.05 <= multi <= 0.2
+
+
+def test_multiple_choice_targets_are_correct(corpus):
+    mc = [r for r in corpus["rows"]["instructions"] if r["type"] == "Exam"]
+    assert mc
+    for r in mc:
+        prompt, target = r["conversations"][0]["value"], r["conversations"][1]["value"]
+        _, options = split_mcq(prompt)
+        n = len(options)
+        assert n == 4 if r["id"].startswith("MedMCQA") else n in (4, 5)
+        assert len(set(options.values())) == n
+        assert r["answer"] in options
+        assert target.endswith(mcq_answer_sentence(r["answer"]))
+        assert ANSWER_RE.search(target).group(1) == r["answer"]
+        explained = [f for e, facts in BY_EXPLANATION.items() if e in target for f in facts]
+        assert explained, target
+        assert any(options[r["answer"]] == f.obj for f in explained), (options, target)
+        if len(r["conversations"]) == 4:
+            assert r["conversations"][3]["value"].endswith(mcq_answer_sentence(r["answer"]))
+
+
+def test_answer_letters_are_balanced(corpus):
+    mc = [r for r in corpus["rows"]["instructions"] if r["type"] == "Exam"]
+    for n in (4, 5):
+        letters = Counter(r["answer"] for r in mc if len(split_mcq(r["conversations"][0]["value"])[1]) == n)
+        total = sum(letters.values())
+        assert total > 100 and len(letters) == n
+        if n == 4:
+            assert all(0.15 <= c / total <= 0.35 for c in letters.values()), letters
+    test_letters = Counter(r["answer_idx"] for r in corpus["rows"]["medqa"])
+    assert all(0.15 <= c / len(corpus["rows"]["medqa"]) <= 0.35 for c in test_letters.values())
+
+
+def test_literature_and_open_records(corpus):
+    rows = corpus["rows"]["instructions"]
+    lit = [r for r in rows if r["type"] == "Literature"]
+    assert {r["answer"] for r in lit} == set(PUBMEDQA_LABELS)
+    for r in lit:
+        prompt, target = r["conversations"][0]["value"], r["conversations"][1]["value"]
+        assert prompt.startswith("Context: ") and prompt.endswith("Answer with yes, no or maybe.")
+        context = prompt.split("\n\n")[0]
+        assert 2 <= len(re.findall(r"[.?!](?= [A-Z]|$)", context)) <= 4
+        assert target.endswith(pubmedqa_answer_sentence(r["answer"]))
+    for r in (r for r in rows if r["type"] == "Open-End"):
+        assert r["answer"] == "" and len(r["conversations"][1]["value"]) > 40
+
+
+def _questions(rows: dict) -> list[str]:
+    return ([r["question"] for r in rows["medqa"]] + [r["question"] for r in rows["medmcqa"]]
+            + [r["question"] for r in rows["pubmedqa"]] + [r["question"] for r in rows["mmlu"]]
+            + [split_mcq(r["prompt"])[0] for r in rows["reward_test"]])
+
+
+def test_held_out_questions_never_appear_in_training_prompts(corpus):
+    rows = corpus["rows"]
+    training = "\x00".join(t["value"] for r in rows["instructions"] for t in r["conversations"]
+                           if t["from"] == "human")
+    training += "\x00" + "\x00".join(a["prompt"] for a in rows["annotations"])
+    leaked = [q for q in set(_questions(rows)) if q in training]
+    assert leaked == []
+
+
+def test_test_sets_cover_the_same_facts(corpus):
+    subjects = {f.subject for f in FACTS}
+    questions = [r["question"] for r in corpus["rows"]["medqa"]]
+    assert sum(any(s in q for s in subjects) for q in questions) == len(questions)
+
+
+def test_annotations(corpus):
+    rows = corpus["rows"]["annotations"]
+    for a in rows:
+        parse_annotation(a)
+        comps = a["completions"]
+        assert len(comps) >= 4
+        assert sorted(c["rank"] for c in comps) == list(range(1, len(comps) + 1))
+        by_rank = sorted(comps, key=lambda c: c["rank"])
+        assert all(x["score"] > y["score"] for x, y in zip(by_rank, by_rank[1:], strict=False))
+        assert all(1 <= c["score"] <= 5 and c["evaluation"] for c in comps)
+        models = {c["model"]: c for c in comps}
+        assert {"sample-expert", "sample-terse", "sample-wrong", "sample-evasive"} <= set(models)
+        assert by_rank[0]["model"] == "sample-expert" and models["sample-expert"]["score"] == 5
+        assert 3 <= models["sample-terse"]["score"] <= 4
+        assert 1 <= models["sample-wrong"]["score"] <= 2 and models["sample-evasive"]["score"] == 1
+        if "\n\nA. " in a["prompt"]:
+            _, options = split_mcq(a["prompt"])
+            good = ANSWER_RE.search(models["sample-expert"]["text"]).group(1)
+            bad = ANSWER_RE.search(models["sample-wrong"]["text"]).group(1)
+            assert good in options and bad in options and good != bad
+            assert a["reference_answer"] == models["sample-expert"]["text"]
+    assert sum("\n\nA. " in a["prompt"] for a in rows) > len(rows) / 2
+
+
+def test_preferences_are_binarized_annotations(corpus):
+    annotations = {a["prompt_id"]: a for a in corpus["rows"]["annotations"]}
+    for p in corpus["rows"]["preferences"]:
+        parse_preference(p)
+        a = annotations[p["prompt_id"]]
+        assert p["prompt"] == a["prompt"] and p["label_type"] == "sample"
+        for side in ("chosen", "rejected"):
+            assert [m["role"] for m in p[side]] == ["user", "assistant"]
+            assert p[side][0]["content"] == a["prompt"]
+        assert p["chosen"] != p["rejected"]
+        meta = p["metadata"]
+        assert meta["chosen"]["score"] > meta["rejected"]["score"]
+        assert meta["chosen"]["model"] == "sample-expert"
+        texts = {c["model"]: c["text"] for c in a["completions"]}
+        assert p["rejected"][1]["content"] == texts[meta["rejected"]["model"]]
+    rejected = Counter(p["metadata"]["rejected"]["model"] for p in corpus["rows"]["preferences"])
+    assert len(rejected) >= 3
+
+
+def test_binarize_is_seeded_and_rejects_ties():
+    annotation = {"prompt_id": "x", "prompt": "q", "completions": [
+        {"model": m, "text": m, "score": s, "evaluation": "", "rank": r}
+        for m, s, r in (("a", 5.0, 1), ("b", 3.0, 2), ("c", 2.0, 3), ("d", 1.0, 4))]}
+    first = binarize(annotation, random.Random(7))
+    assert first == binarize(annotation, random.Random(7))
+    assert first["chosen"][1]["content"] == "a"
+    picks = {binarize(annotation, random.Random(s))["rejected"][1]["content"] for s in range(40)}
+    assert picks == {"b", "c", "d"}
+    tied = {**annotation, "completions": [dict(c, score=4.0) for c in annotation["completions"]]}
+    with pytest.raises(ValueError):
+        binarize(tied, random.Random(0))
+
+
+def test_build_mcq_puts_the_object_at_the_answer():
+    rng = random.Random(3)
+    for fact in FACTS:
+        for n in (4, 5):
+            mcq = build_mcq(fact, "{Subject}?", rng, n, answer_index=n - 1)
+            assert list(mcq.options) == list("ABCDE"[:n]) and mcq.answer == "ABCDE"[n - 1]
+            assert mcq.options[mcq.answer] == fact.obj
+            assert len(set(mcq.options.values())) == n
+
+
+def test_benchmark_files_follow_their_schemas(corpus):
+    rows = corpus["rows"]
+    for r in rows["medqa"]:
+        assert list(r["options"]) == ["A", "B", "C", "D"]
+        assert r["answer_idx"] in r["options"] and r["options"][r["answer_idx"]] == r["answer"]
+    assert len({r["id"] for r in rows["medmcqa"]}) == len(rows["medmcqa"])
+    for r in rows["medmcqa"]:
+        assert isinstance(r["cop"], int) and 0 <= r["cop"] <= 3
+        assert len({r[k] for k in ("opa", "opb", "opc", "opd")}) == 4
+    assert {r["final_decision"] for r in rows["pubmedqa"]} == set(PUBMEDQA_LABELS)
+    assert len({r["pubid"] for r in rows["pubmedqa"]}) == len(rows["pubmedqa"])
+    for r in rows["pubmedqa"]:
+        contexts = r["context"]["contexts"]
+        assert 2 <= len(contexts) <= 3 and all(isinstance(c, str) and c for c in contexts)
+    true_claims = {f"{claim(f)}." for f in FACTS}
+    for r in rows["mmlu"]:
+        assert r["subject"] in MMLU_SUBJECTS
+        assert len(r["choices"]) == 4 and isinstance(r["answer"], int) and 0 <= r["answer"] <= 3
+        assert r["choices"][r["answer"]] in true_claims
+        assert sum(c in true_claims for c in r["choices"]) == 1
+    assert {r["subject"] for r in rows["mmlu"]} == MMLU_SUBJECTS
+
+
+def test_benchmark_files_load_in_the_evaluator(corpus):
+    benchmarks = pytest.importorskip("ultramedical.eval.benchmarks")
+    for name in ("medqa", "medmcqa", "pubmedqa", "mmlu"):
+        items = benchmarks.load_benchmark(name, corpus["paths"][name])
+        assert len(items) == len(corpus["rows"][name])
+
+
+def test_reward_test_pairs(corpus):
+    rows = corpus["rows"]["reward_test"]
+    labels = Counter(r["label_type"] for r in rows)
+    assert set(labels) == {"easy", "hard", "length"} and min(labels.values()) >= 80
+    for r in rows:
+        parse_preference(r)
+        question, options = split_mcq(r["prompt"])
+        chosen, rejected = r["chosen"][1]["content"], r["rejected"][1]["content"]
+        assert chosen != rejected
+        assert r["metadata"]["chosen"]["score"] > r["metadata"]["rejected"]["score"]
+        good = ANSWER_RE.search(chosen).group(1)
+        truth = {f.obj for f in FACTS if f.subject in question or cap(f.subject) in question}
+        assert options[good] in truth
+        bad = ANSWER_RE.search(rejected)
+        if r["label_type"] != "easy":
+            assert bad and bad.group(1) != good and options[bad.group(1)] not in truth
+        if r["label_type"] == "hard":
+            assert 0.75 <= len(rejected) / len(chosen) <= 1.33
+        if r["label_type"] == "length":
+            assert len(rejected) > 1.5 * len(chosen)

