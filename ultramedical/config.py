@@ -75,7 +75,7 @@ class TrainerConfig(Section):
 
     num_workers: int = Field(2, ge=1)
     use_gpu: bool = False
-    cpus_per_worker: int = Field(1, ge=1)
+    cpus_per_worker: float = Field(1.0, gt=0)
     zero_stage: int = Field(2, ge=0, le=3)
     offload_optimizer: bool = False
     offload_params: bool = False
@@ -141,6 +141,9 @@ class GenerationConfig(Section):
     top_p: float = Field(1.0, gt=0, le=1)
     max_tokens: int = Field(256, ge=1)
     max_restarts: int = Field(2, ge=0)
+    cpus_per_engine: float = Field(1.0, gt=0)
+    gpus_per_engine: float = Field(0.0, ge=0, description="tensor_parallel_size on GPU; a fraction to share")
+    prompts_per_call: int = Field(16, ge=1, description="prompts per dispatch to an engine")
 
 
 class RewardConfig(Section):
@@ -148,6 +151,10 @@ class RewardConfig(Section):
 
     scorers: int = Field(1, ge=1)
     batch_size: int = Field(16, ge=1)
+    max_length: int = Field(1024, gt=8, description="tokens the scorer reads (cut from the left)")
+    cpus_per_scorer: float = Field(1.0, gt=0)
+    gpus_per_scorer: float = Field(0.0, ge=0)
+    max_restarts: int = Field(2, ge=0)
     correct_letter_bonus: float = 0.0
     wrong_letter_penalty: float = 0.0
 

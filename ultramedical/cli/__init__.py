@@ -14,7 +14,7 @@ from ultramedical.config import ConfigError
 from ultramedical.data.loading import DataError
 from ultramedical.data.sources import SourceError
 
-COMMAND_MODULES = ("data", "models", "train", "annotate", "report")
+COMMAND_MODULES = ("data", "models", "train", "online", "annotate", "report")
 DEFAULT_CONFIG = "configs/tiny-cpu.yaml"
 
 
@@ -28,7 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands whose own parser lives in their job script: everything after the name is handed over.
+PASSTHROUGH = {"iterate": "jobs.iterative_dpo"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in PASSTHROUGH:
+        return importlib.import_module(PASSTHROUGH[argv[0]]).main(argv[1:])
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_overrides", False):

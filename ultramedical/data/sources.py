@@ -96,8 +96,7 @@ def _read_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
         raise SourceError(f"{path}: cannot read Parquet: {exc}") from None
-    for number, row in enumerate(table.to_pylist(), start=1):
-        yield number, row
+    yield from enumerate(table.to_pylist(), start=1)
 
 
 def _read_hub(dataset_id: str, split: str) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
@@ -118,6 +117,11 @@ def _json_failure(exc: BaseException) -> str:
 
 
 def _kind(value: Any) -> str:
-    return {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
-        type(value), "null" if value is None else type(value).__name__
-    )
+    return {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+    }.get(type(value), "null" if value is None else type(value).__name__)

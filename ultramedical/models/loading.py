@@ -11,6 +11,12 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from ultramedical.io import atomic_directory
 
 
+def local_or_hub(name: str) -> str:
+    """An existing local path made absolute (Ray workers run elsewhere), otherwise a hub id as given."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
 def resolve_dtype(name: str, use_gpu: bool) -> torch.dtype:
     """`auto` is bf16 on GPU and fp32 on CPU (CPU bf16 matmuls are slow on AVX2 machines)."""
     if name == "auto":
@@ -45,9 +51,14 @@ def load_reward_model(
     return model
 
 
-def save_model(model: Any, tokenizer: Any, out_dir: str | Path) -> Path:
-    """Safetensors, config, tokenizer and chat template, written to a temp name and renamed."""
+def save_model(
+    model: Any, tokenizer: Any, out_dir: str | Path, state_dict: dict[str, Any] | None = None
+) -> Path:
+    """Safetensors, config, tokenizer and chat template, written to a temp name and renamed.
+
+    `state_dict` overrides the module's own weights (a ZeRO-gathered copy, say).
+    """
     with atomic_directory(out_dir) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp, state_dict=state_dict)
         tokenizer.save_pretrained(tmp)
     return Path(out_dir)

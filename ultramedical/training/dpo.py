@@ -97,7 +97,10 @@ class DPO(Algorithm):
         def reference(chunk: list[Example]) -> list[dict[str, float]]:
             logps, _ = self.sequence_logps(model, self.collate(chunk, pad_id=0))
             chosen, rejected = logps.double().chunk(2)
-            return [{"ref_chosen": c, "ref_rejected": r} for c, r in zip(chosen.tolist(), rejected.tolist(), strict=True)]
+            return [
+                {"ref_chosen": c, "ref_rejected": r}
+                for c, r in zip(chosen.tolist(), rejected.tolist(), strict=True)
+            ]
 
         return forward_on_shard(examples, ctx, reference)
 

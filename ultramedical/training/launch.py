@@ -19,6 +19,7 @@ import torch
 
 from ultramedical.config import Config
 from ultramedical.io import append_jsonl, atomic_write_json, atomic_write_text
+from ultramedical.models.loading import local_or_hub
 from ultramedical.rundir import RunDir, is_complete_model
 from ultramedical.training import ALGORITHMS
 from ultramedical.training.loop import Learner, Progress, planned_steps
@@ -34,11 +35,11 @@ def stage_init_model(config: Config, stage: str, run: RunDir) -> str:
     """Where a stage starts: its `init_from`, else the previous stage's final model, else model.policy."""
     explicit = getattr(config, stage).init_from
     if explicit:
-        return explicit
+        return local_or_hub(explicit)
     previous = {"rm": "sft", "dpo": "sft", "kto": "sft"}.get(stage)
     if previous and is_complete_model(run.final(previous)):
         return str(run.final(previous))
-    return config.model.policy
+    return local_or_hub(config.model.policy)
 
 
 def run_stage(config: Config, stage: str, resume: bool = False, overwrite: bool = False) -> Path:
@@ -110,7 +111,7 @@ def train_worker(spec: dict[str, Any]) -> None:
     from ultramedical.config import Config
 
     config = Config.model_validate(spec["config"])
-    torch.set_num_threads(config.trainer.cpus_per_worker)
+    torch.set_num_threads(max(1, int(config.trainer.cpus_per_worker)))
     stage, stage_dir = spec["stage"], Path(spec["stage_dir"])
     algorithm = ALGORITHMS[stage](config)
     examples = ray.get(spec["examples"])
@@ -160,7 +161,7 @@ def _save(
         target = stage_dir / ("final" if final else f"checkpoint-{progress.step}")
         module = learner.engine.module
         tokenizer = load_tokenizer(tokenizer_from)
-        save_model(_WithState(module, state), tokenizer, target)
+        save_model(module, tokenizer, target, state_dict=state)
     with tempfile.TemporaryDirectory() as directory:
         learner.engine.save_checkpoint(directory, tag=STATE_TAG)
         if learner.rank == 0:
@@ -171,16 +172,6 @@ def _save(
             checkpoint=ray.train.Checkpoint.from_directory(directory),
             checkpoint_dir_name=f"step-{progress.step:08d}",
         )
-
-
-class _WithState:
-    """Lets save_model write a gathered state dict through the module's own save_pretrained."""
-
-    def __init__(self, module: Any, state: dict[str, torch.Tensor]):
-        self.module, self.state = module, state
-
-    def save_pretrained(self, directory: Path, **kwargs: Any) -> None:
-        self.module.save_pretrained(directory, state_dict=self.state, **kwargs)
 
 
 class _MetricsWriter:

@@ -1,0 +1,136 @@
+"""The vLLM generation pool: N engine actors, least-loaded dispatch, in-place weight installs, and
+re-sending of the batches an engine was holding when it died."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError
+
+from ultramedical.config import GenerationConfig
+from ultramedical.generation.engine import Sampling
+
+
+@ray.remote
+class GenerationEngine:
+    """One vLLM engine in this actor's process (uni executor)."""
+
+    def __init__(self, model_path: str, gen: dict[str, Any], seed: int):
+        from ultramedical.generation.engine import build_llm
+
+        self.llm = build_llm(model_path, GenerationConfig.model_validate(gen), seed=seed)
+
+    def ready(self) -> bool:
+        return True
+
+    @ray.method(num_returns=2)
+    def generate(
+        self, batch: list[dict[str, Any]], sampling: Sampling
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Completes every item's `prompt_token_ids`; returns (a small summary, the items with completions).
+
+        Two return values let the controller watch the summary while the completions stay in the
+        object store for the scorer.
+        """
+        from ultramedical.generation.engine import generate
+
+        start = time.perf_counter()
+        outputs = generate(self.llm, [item["prompt_token_ids"] for item in batch], sampling)
+        items = [
+            item | {"completions": completions} for item, completions in zip(batch, outputs, strict=True)
+        ]
+        tokens = sum(len(c["token_ids"]) for completions in outputs for c in completions)
+        return {"prompts": len(batch), "tokens": tokens, "seconds": time.perf_counter() - start}, items
+
+    def install_weights(self, state_dict: dict[str, Any]) -> float:
+        from ultramedical.generation.engine import install_weights
+
+        start = time.perf_counter()
+        install_weights(self.llm, state_dict)
+        return time.perf_counter() - start
+
+
+class GenerationPool:
+    """Driver-side handle on the engines. Holds the latest published weights' reference so an engine
+    that restarts (from the original checkpoint) is brought up to date before it gets work again."""
+
+    def __init__(
+        self,
+        model_path: str,
+        gen: GenerationConfig,
+        seed: int = 0,
+        scheduling: list[dict[str, Any]] | None = None,
+    ):
+        self.gen = gen
+        options = {
+            "max_restarts": gen.max_restarts,
+            "max_task_retries": 0,
+            "num_cpus": gen.cpus_per_engine,
+            "num_gpus": gen.gpus_per_engine,
+        }
+        self.engines = [
+            GenerationEngine.options(**options, **(scheduling[i] if scheduling else {})).remote(
+                model_path, gen.model_dump(), seed + i
+            )
+            for i in range(gen.engines)
+        ]
+        ray.get([engine.ready.remote() for engine in self.engines])
+        self.weights: ray.ObjectRef | None = None
+        self.restarts_seen = 0
+
+    def generate(
+        self, items: list[dict[str, Any]], sampling: Sampling, per_call: int | None = None
+    ) -> tuple[list[ray.ObjectRef], dict[str, float]]:
+        """Dispatch the items in batches to the least-loaded engine; returns the completion references
+        in input order and aggregates (prompts, tokens, seconds). Batches lost with an engine are re-sent."""
+        per_call = per_call or self.gen.prompts_per_call
+        pending = deque((i, items[i : i + per_call]) for i in range(0, len(items), per_call))
+        results: dict[int, ray.ObjectRef] = {}
+        in_flight: dict[ray.ObjectRef, tuple[int, int, list[dict[str, Any]], ray.ObjectRef]] = {}
+        load = [0] * len(self.engines)
+        totals = {"prompts": 0, "tokens": 0}
+        start = time.perf_counter()
+        while pending or in_flight:
+            while pending and min(load) < 2:  # two batches per engine keep it busy between calls
+                engine = min(range(len(load)), key=load.__getitem__)
+                offset, batch = pending.popleft()
+                summary, payload = self.engines[engine].generate.remote(batch, sampling)
+                in_flight[summary] = (engine, offset, batch, payload)
+                load[engine] += 1
+            done, _ = ray.wait(list(in_flight), num_returns=1)
+            engine, offset, batch, payload = in_flight.pop(done[0])
+            load[engine] -= 1
+            try:
+                summary = ray.get(done[0])
+            except RayActorError:
+                self.restarts_seen += 1
+                self._bring_up_to_date(engine)
+                pending.appendleft((offset, batch))
+                continue
+            results[offset] = payload
+            totals["prompts"] += summary["prompts"]
+            totals["tokens"] += summary["tokens"]
+        seconds = time.perf_counter() - start
+        return [results[k] for k in sorted(results)], totals | {
+            "seconds": seconds,
+            "tokens_per_s": totals["tokens"] / max(seconds, 1e-9),
+        }
+
+    def install_weights(self, weights: ray.ObjectRef) -> float:
+        """Hand the same object reference to every engine; returns the slowest install's seconds."""
+        self.weights = weights
+        return max(ray.get([engine.install_weights.remote(weights) for engine in self.engines]))
+
+    def _bring_up_to_date(self, engine: int) -> None:
+        """A restarted engine came back with the initial weights: give it the latest ones."""
+        if self.weights is not None:
+            ray.get(self.engines[engine].install_weights.remote(self.weights))
+        else:
+            ray.get(self.engines[engine].ready.remote())
+
+    def shutdown(self) -> None:
+        for engine in self.engines:
+            ray.kill(engine)

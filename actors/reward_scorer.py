@@ -1,0 +1,95 @@
+"""The reward scorer pool: reward-model actors that score generated items in place in the object store."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError
+
+from ultramedical.config import RewardConfig
+
+
+@ray.remote
+class RewardScorer:
+    def __init__(self, model_path: str, reward: dict[str, Any]):
+        from ultramedical.models.reward import RewardModel
+
+        self.settings = RewardConfig.model_validate(reward)
+        self.model = RewardModel(model_path, self.settings.batch_size, self.settings.max_length)
+
+    def ready(self) -> bool:
+        return True
+
+    @ray.method(num_returns=2)
+    def score(self, items: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Adds `rewards` (one per completion) to each item: the model's score plus the letter rule."""
+        from ultramedical.models.reward import letter_rule
+
+        start = time.perf_counter()
+        prompts, responses, owners = [], [], []
+        for index, item in enumerate(items):
+            for completion in item["completions"]:
+                prompts.append(item["messages"])
+                responses.append(completion["text"])
+                owners.append(index)
+        values = self.model.score_pairs(prompts, responses)
+        rewards: list[list[float]] = [[] for _ in items]
+        s = self.settings
+        for owner, response, value in zip(owners, responses, values, strict=True):
+            item = items[owner]
+            rule = letter_rule(
+                response,
+                item.get("answer", ""),
+                item.get("choices", "ABCDE"),
+                s.correct_letter_bonus,
+                s.wrong_letter_penalty,
+            )
+            rewards[owner].append(value + rule)
+        summary = {"scored": len(values), "seconds": time.perf_counter() - start}
+        return summary, [item | {"rewards": r} for item, r in zip(items, rewards, strict=True)]
+
+
+class ScorerPool:
+    def __init__(self, model_path: str, reward: RewardConfig, scheduling: list[dict[str, Any]] | None = None):
+        options = {
+            "max_restarts": reward.max_restarts,
+            "max_task_retries": 0,
+            "num_cpus": reward.cpus_per_scorer,
+            "num_gpus": reward.gpus_per_scorer,
+        }
+        self.scorers = [
+            RewardScorer.options(**options, **(scheduling[i] if scheduling else {})).remote(
+                model_path, reward.model_dump()
+            )
+            for i in range(reward.scorers)
+        ]
+        ray.get([s.ready.remote() for s in self.scorers])
+
+    def score(self, batches: list[ray.ObjectRef]) -> tuple[list[ray.ObjectRef], dict[str, float]]:
+        """Score every batch (by reference, round-robin over scorers, re-sent if a scorer dies)."""
+        start = time.perf_counter()
+        scored: list[ray.ObjectRef | None] = [None] * len(batches)
+        todo = list(range(len(batches)))
+        attempts = 0
+        while todo:
+            calls = {}
+            for position, index in enumerate(todo):
+                summary, payload = self.scorers[position % len(self.scorers)].score.remote(batches[index])
+                calls[index] = (summary, payload)
+            todo = []
+            for index, (summary, payload) in calls.items():
+                try:
+                    ray.get(summary)
+                    scored[index] = payload
+                except RayActorError:
+                    todo.append(index)
+            attempts += 1
+            if todo and attempts > 1 + max(1, len(self.scorers)) * 3:
+                raise RuntimeError(f"reward scorers kept failing on {len(todo)} batches")
+        return scored, {"seconds": time.perf_counter() - start}
+
+    def shutdown(self) -> None:
+        for scorer in self.scorers:
+            ray.kill(scorer)

@@ -1,0 +1,141 @@
+"""DeepSpeed trainer workers kept alive across online rounds.
+
+Each worker holds a `Learner` (the same loop as the offline stages) for DPO or KTO. Pairs arrive as
+object references; weights leave as one object reference put by rank 0 after a ZeRO-aware gather.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+import ray
+
+from ultramedical.config import Config
+
+
+@ray.remote
+class TrainerWorker:
+    def __init__(self, config: dict[str, Any], rank: int, world_size: int):
+        self.config = Config.model_validate(config)
+        self.config.trainer.log_every_steps = 1  # a round is short: keep every step's metrics
+        self.rank, self.world_size = rank, world_size
+        self.learner: Any = None
+        self.reference: Any = None
+
+    def address(self) -> tuple[str, int]:
+        with socket.socket() as probe:
+            probe.bind(("", 0))
+            port = probe.getsockname()[1]
+        return ray.util.get_node_ip_address(), port
+
+    def setup(self, master: tuple[str, int], policy: str, reference: str | None) -> bool:
+        import torch
+        import torch.distributed as dist
+
+        from ultramedical.models.loading import load_policy
+        from ultramedical.training import ALGORITHMS
+        from ultramedical.training.loop import Learner
+
+        trainer = self.config.trainer
+        torch.set_num_threads(max(1, int(trainer.cpus_per_worker)))
+        os.environ.update(
+            MASTER_ADDR=master[0],
+            MASTER_PORT=str(master[1]),
+            RANK=str(self.rank),
+            WORLD_SIZE=str(self.world_size),
+            LOCAL_RANK="0",
+        )
+        dist.init_process_group(
+            "nccl" if trainer.use_gpu else "gloo", rank=self.rank, world_size=self.world_size
+        )
+        algorithm = ALGORITHMS[self.config.online.algorithm](self.config)
+        self.learner = Learner(algorithm, policy, total_steps=1, schedule="constant")
+        if reference is not None:
+            # The reference stays fixed at the initial policy; it only ever runs forward passes.
+            self.reference = load_policy(reference, self.learner.dtype).to(self.learner.device).eval()
+        return True
+
+    def train(self, round_index: int, items: list[dict[str, Any]]) -> dict[str, Any]:
+        from ultramedical.training.algorithm import ExampleStats, ForwardContext
+        from ultramedical.training.loop import all_gather_objects
+
+        start = time.perf_counter()
+        algorithm = self.learner.algorithm
+        stats = ExampleStats(records=len(items))
+        if algorithm.stage == "kto":
+            examples, stats = algorithm.fit(items, stats)
+        else:
+            examples = [e for e in (algorithm.fit(item, stats) for item in items) if e is not None]
+        if self.reference is None:
+            examples = self.learner.prepare(examples)
+        else:
+            ctx = ForwardContext(
+                self.rank, self.world_size, self.config.trainer.micro_batch_size, all_gather_objects
+            )
+            examples = algorithm.prepare(self.reference, examples, ctx)
+        lines: list[dict[str, Any]] = []
+        self.learner.fit(examples, epochs=self.config.online.epochs_per_round, on_log=lines.append)
+        summary: dict[str, Any] = {
+            "train_examples": len(examples),
+            "train_steps": len(lines),
+            "train_seconds": time.perf_counter() - start,
+        }
+        for key in ("loss", "rewards/accuracies", "rewards/margins", "kl"):
+            values = [line[key] for line in lines if key in line]
+            if values:
+                summary[key] = sum(values) / len(values)
+        summary["train_accuracy"] = summary.get("rewards/accuracies")
+        summary["lines"] = [line | {"round": round_index} for line in lines]
+        return summary
+
+    def publish(self) -> list[ray.ObjectRef] | None:
+        """Every rank joins the gather; rank 0 puts the weights once and returns the reference."""
+        state = self.learner.full_state_dict()
+        return [ray.put(state)] if state is not None else None
+
+    def save(self, out_dir: str, tokenizer_from: str) -> None:
+        from ultramedical.models.loading import load_tokenizer, save_model
+
+        state = self.learner.full_state_dict()
+        if state is None:
+            return
+        save_model(self.learner.engine.module, load_tokenizer(tokenizer_from), out_dir, state_dict=state)
+
+
+class TrainerGroup:
+    def __init__(
+        self,
+        config: Config,
+        policy: str,
+        reference: str | None,
+        scheduling: list[dict[str, Any]] | None = None,
+    ):
+        world = config.trainer.num_workers
+        options = {"num_cpus": config.trainer.cpus_per_worker, "num_gpus": 1 if config.trainer.use_gpu else 0}
+        payload = config.model_dump(mode="json")
+        self.workers = [
+            TrainerWorker.options(**options, **(scheduling[r] if scheduling else {})).remote(
+                payload, r, world
+            )
+            for r in range(world)
+        ]
+        master = ray.get(self.workers[0].address.remote())
+        ray.get([w.setup.remote(master, policy, reference) for w in self.workers])
+
+    def train(self, round_index: int, items: ray.ObjectRef) -> dict[str, Any]:
+        """Every rank gets the same reference; each trains on its shard of the round's data."""
+        return ray.get([w.train.remote(round_index, items) for w in self.workers])[0]
+
+    def publish(self) -> ray.ObjectRef:
+        results = ray.get([w.publish.remote() for w in self.workers])
+        return results[0][0]
+
+    def save(self, out_dir: str, tokenizer_from: str) -> None:
+        ray.get([w.save.remote(out_dir, tokenizer_from) for w in self.workers])
+
+    def shutdown(self) -> None:
+        for worker in self.workers:
+            ray.kill(worker)

@@ -1,0 +1,67 @@
+"""Scoring conversations with a reward model: batched forward, plus an optional rule for MC items.
+
+Used by the online scorer actors, the Ray Serve endpoint, best-of-N reranking and `eval rm`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from ultramedical.data.chat import render
+from ultramedical.data.schemas import Message
+from ultramedical.eval.extract import extract_answer
+from ultramedical.models.loading import load_reward_model, load_tokenizer, resolve_dtype
+
+
+class RewardModel:
+    def __init__(
+        self, path: str | Path, batch_size: int = 16, max_length: int = 1024, use_gpu: bool | None = None
+    ):
+        use_gpu = torch.cuda.is_available() if use_gpu is None else use_gpu
+        self.path = str(path)
+        self.device = torch.device("cuda" if use_gpu else "cpu")
+        self.tokenizer = load_tokenizer(path)
+        self.model = load_reward_model(path, resolve_dtype("auto", use_gpu), self.tokenizer.pad_token_id)
+        self.model.to(self.device).eval()
+        self.batch_size = batch_size
+        self.max_length = max_length
+
+    def token_ids(self, conversation: Sequence[Message]) -> list[int]:
+        """The rendered conversation's tokens; a long one keeps its end, where the answer is."""
+        ids = self.tokenizer(render(self.tokenizer, conversation), add_special_tokens=False)["input_ids"]
+        return ids[-self.max_length :]
+
+    @torch.no_grad()
+    def score(self, conversations: Sequence[Sequence[Message]]) -> list[float]:
+        """One scalar reward per conversation (the last message is the response being judged)."""
+        encoded = [self.token_ids(c) for c in conversations]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))  # similar lengths share a batch
+        rewards = [0.0] * len(encoded)
+        pad = self.tokenizer.pad_token_id
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            longest = max(len(encoded[i]) for i in chunk)
+            ids = torch.full((len(chunk), longest), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), longest), dtype=torch.long)
+            for row, index in enumerate(chunk):
+                ids[row, : len(encoded[index])] = torch.tensor(encoded[index])
+                mask[row, : len(encoded[index])] = 1
+            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+            for index, value in zip(chunk, logits[:, 0].float().tolist(), strict=True):
+                rewards[index] = value
+        return rewards
+
+    def score_pairs(self, prompts: Sequence[Sequence[Message]], responses: Sequence[str]) -> list[float]:
+        return self.score(
+            [[*p, {"role": "assistant", "content": r}] for p, r in zip(prompts, responses, strict=True)]
+        )
+
+
+def letter_rule(response: str, answer: str, choices: str, bonus: float, penalty: float) -> float:
+    """+bonus when a multiple-choice response commits to the correct letter, -penalty otherwise."""
+    if not answer or answer not in choices:
+        return 0.0
+    return bonus if extract_answer(response, choices) == answer else -penalty

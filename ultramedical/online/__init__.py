@@ -1,0 +1,2 @@
+"""Iterative (online) preference learning: the library side. Pairing, reward shaping and round storage;
+the Ray actors that run it live in `actors/`, the controller in `jobs/iterative_dpo.py`."""

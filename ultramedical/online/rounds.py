@@ -1,0 +1,101 @@
+"""Persistence of online rounds: what was generated, scored and paired, and which rounds completed.
+
+A round is complete when its line is in `online/metrics.jsonl`; that line is written last, after the
+round's files and the policy it produced, so a crash anywhere before it means the round is redone
+from its start and nothing completed is ever regenerated or rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ultramedical.io import append_jsonl, atomic_write_jsonl
+
+
+class RoundStore:
+    def __init__(self, online_dir: str | Path):
+        self.root = Path(online_dir)
+        self.metrics_path = self.root / "metrics.jsonl"
+
+    def round_dir(self, round_index: int) -> Path:
+        return self.root / f"round-{round_index}"
+
+    @property
+    def policy_dir(self) -> Path:
+        """The policy after the latest completed round (what --resume starts the engines from)."""
+        return self.root / "policy"
+
+    def completed(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.exists():
+            return []
+        rows = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash: its round did not complete
+        return rows
+
+    def last_completed(self) -> int:
+        return max((row["round"] for row in self.completed()), default=0)
+
+    def discard_incomplete(self) -> list[int]:
+        """Remove the files of rounds that started but never completed."""
+        last = self.last_completed()
+        removed = []
+        for path in self.root.glob("round-*"):
+            index = int(path.name.split("-", 1)[1])
+            if index > last:
+                shutil.rmtree(path)
+                removed.append(index)
+        return sorted(removed)
+
+    def write_round(
+        self, round_index: int, scored: list[dict[str, Any]], train_items: list[dict[str, Any]]
+    ) -> None:
+        directory = self.round_dir(round_index)
+        atomic_write_jsonl(
+            directory / "completions.jsonl",
+            (
+                {
+                    "prompt_id": item["prompt_id"],
+                    "prompt": item["prompt"],
+                    "answer": item.get("answer", ""),
+                    "completions": [c["text"] for c in item["completions"]],
+                    "tokens": [len(c["token_ids"]) for c in item["completions"]],
+                    "rewards": item["rewards"],
+                }
+                for item in scored
+            ),
+        )
+        atomic_write_jsonl(
+            directory / "pairs.jsonl",
+            (
+                {k: v for k, v in row.items() if k not in ("prompt", "chosen", "rejected", "completion")}
+                | {
+                    "chosen_tokens": len(row.get("chosen", [])),
+                    "rejected_tokens": len(row.get("rejected", [])),
+                }
+                for row in train_items
+            ),
+        )
+
+    def commit(self, metrics: dict[str, Any]) -> None:
+        append_jsonl(self.metrics_path, metrics)
+
+
+def round_prompts(pool_size: int, round_index: int, per_round: int, seed: int) -> list[int]:
+    """Indices into the prompt pool for a round: a seeded walk through shuffled epochs of the pool,
+    so rounds see distinct prompts until the pool is used up, and a redone round gets the same ones."""
+    start = (round_index - 1) * per_round
+    picked = []
+    for position in range(start, start + per_round):
+        epoch, offset = divmod(position, pool_size)
+        order = list(range(pool_size))
+        random.Random(seed * 1_000_003 + epoch).shuffle(order)
+        picked.append(order[offset])
+    return picked
