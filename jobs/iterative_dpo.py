@@ -26,6 +26,7 @@ from actors.placement import place_roles
 from actors.reward_scorer import ScorerPool
 from actors.round_tasks import assemble_round, grade, on_this_node, persist_round
 from actors.trainer_group import TrainerGroup
+from ultramedical.cluster import connect_ray
 from ultramedical.config import Config, dump_config, load_config
 from ultramedical.data.loading import load_records
 from ultramedical.eval.benchmarks import load_benchmark
@@ -106,8 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     # 3. The actors: engines and scorers from placement, trainers with the reference fixed at the start.
-    if not ray.is_initialized():
-        ray.init(log_to_driver=True)
+    connect_ray()
     _, placement = place_roles(config)
     pool = GenerationPool(start_policy, config.generation, config.trainer.seed, placement["engines"])
     scorers = ScorerPool(reward_model, config.reward, placement["scorers"])

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from fake_openai_server import FakeOpenAIServer, make_config
 
-# The checkout may not be pip-installed; make `ultramedical` and `actors` importable from its root.
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from fake_openai_server import FakeOpenAIServer, make_config  # noqa: E402
-
-from ultramedical.config import AnnotateConfig  # noqa: E402
+from ultramedical.config import AnnotateConfig
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,22 +13,6 @@ from ultramedical.annotate.pipeline import annotate
 from ultramedical.config import AnnotateConfig
 
 ray = pytest.importorskip("ray")
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def ray_cluster() -> Iterator[None]:
-    # Workers import `ultramedical` and `actors` from the checkout, which may not be pip-installed.
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
-    )
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def test_fan_out_with_two_workers(

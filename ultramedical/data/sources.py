@@ -32,7 +32,7 @@ def is_local(source: str | Path) -> bool:
 
 
 def read_rows(source: str | Path, split: str = "train") -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
-    """Rows of a local file (by suffix) or of a hub dataset split, numbered from 1."""
+    """Rows of a local file (by suffix) or of a hub dataset split (`id` or `id:config`), numbered from 1."""
     if is_local(source):
         path = Path(source)
         if not path.is_file():
@@ -100,10 +100,12 @@ def _read_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
 
 
 def _read_hub(dataset_id: str, split: str) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
+    """`owner/name` or `owner/name:config` (e.g. `qiaojin/PubMedQA:pqa_labeled`)."""
     import datasets
 
+    path, _, config_name = dataset_id.partition(":")
     try:
-        dataset = datasets.load_dataset(dataset_id, split=split)
+        dataset = datasets.load_dataset(path, config_name or None, split=split)
     except Exception as exc:  # network, auth and missing-split errors all mean the same to the user
         raise SourceError(
             f"cannot load hub dataset '{dataset_id}' split '{split}': {type(exc).__name__}: {exc}"

@@ -9,7 +9,6 @@ full DeepSpeed state as Ray checkpoints, and export the HF model from rank 0.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import torch
 
+from ultramedical.cluster import connect_ray
 from ultramedical.config import Config
 from ultramedical.io import append_jsonl, atomic_write_json, atomic_write_text
 from ultramedical.models.loading import local_or_hub
@@ -69,8 +69,7 @@ def run_stage(config: Config, stage: str, resume: bool = False, overwrite: bool 
     atomic_write_json(stage_dir / "data_stats.json", stats.as_dict() | {"init_model": init_model})
     print(f"[{stage}] {json.dumps(stats.as_dict())} from {init_model}", flush=True)
 
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
+    connect_ray()
     trainer_cfg = config.trainer
     trainer = TorchTrainer(
         train_worker,
@@ -107,8 +106,6 @@ def train_worker(spec: dict[str, Any]) -> None:
     """Ray Train worker entry point (every rank)."""
     import ray
     import ray.train
-
-    from ultramedical.config import Config
 
     config = Config.model_validate(spec["config"])
     torch.set_num_threads(max(1, int(config.trainer.cpus_per_worker)))

@@ -1,0 +1,150 @@
+"""The whole UltraMedical pipeline on the embedded default, end to end, on one machine.
+
+    make demo                                  (= python -m jobs.demo --config configs/tiny-cpu.yaml)
+
+sample corpus -> tiny Llama -> SFT -> reward model -> DPO -> online iterative DPO -> evaluation
+(greedy, self-consistency, best-of-N; reward-model accuracy per subset) -> report. Every stage that
+already finished is skipped and an interrupted one resumes, so running it again continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ultramedical.cluster import connect_ray
+from ultramedical.config import Config, load_config
+from ultramedical.eval.benchmarks import load_benchmark
+from ultramedical.eval.runner import (
+    PolicyEvaluator,
+    best_of_n_scorer,
+    evaluate_reward_model,
+    record_result,
+    run_benchmark,
+)
+from ultramedical.io import atomic_write_jsonl
+from ultramedical.rundir import RunDir, is_complete_model
+
+
+def log(message: str) -> None:
+    print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def build_artifacts(config: Config) -> None:
+    """The sample corpus and the tiny model, unless they are there already."""
+    from ultramedical.data.sample import generate_sample_corpus
+    from ultramedical.models.tiny import init_tiny_models
+
+    data_dir = Path(config.artifacts_dir) / "data"
+    if not (data_dir / "instructions.jsonl").exists():
+        generate_sample_corpus(data_dir)
+        log(f"sample corpus written to {data_dir}")
+    if not is_complete_model(Path(config.model.policy)):
+        init_tiny_models(data_dir, Path(config.model.policy).parent)
+        log(f"tiny policy and reward model written to {Path(config.model.policy).parent}")
+
+
+def train(config: Config, run: RunDir, stage: str) -> None:
+    from ultramedical.training.launch import run_stage
+
+    if is_complete_model(run.final(stage)):
+        log(f"{stage}: already finished ({run.final(stage)})")
+        return
+    started = time.perf_counter()
+    run_stage(config, stage, resume=True)
+    log(f"{stage}: done in {time.perf_counter() - started:.0f}s")
+
+
+def online(config: Config, run: RunDir, argv: list[str]) -> None:
+    from jobs.iterative_dpo import main as iterate
+    from ultramedical.online.rounds import RoundStore
+
+    if RoundStore(run.online).last_completed() >= config.online.rounds and is_complete_model(
+        run.online / "final"
+    ):
+        log("online rounds: already finished")
+        return
+    started = time.perf_counter()
+    iterate([*argv, "--resume"])
+    log(f"online rounds: done in {time.perf_counter() - started:.0f}s")
+
+
+def evaluate(config: Config, run: RunDir) -> None:
+    """Greedy accuracy of every model on every test set; SC and best-of-N on the first; RM accuracy."""
+    models = {
+        "base": config.model.policy,
+        "sft": run.final("sft"),
+        "dpo": run.final("dpo"),
+        "online": run.online / "final",
+    }
+    models = {label: str(path) for label, path in models.items() if is_complete_model(Path(path))}
+    benchmarks = {
+        name: load_benchmark(name, source.path, source.split, max_items=config.eval.max_items)
+        for name, source in config.data.eval_benchmarks.items()
+    }
+    evaluator = PolicyEvaluator(config, models["base"])
+    reranker = best_of_n_scorer(str(run.final("rm")))
+    first = next(iter(benchmarks))
+    for label, path in models.items():
+        evaluator.switch_to(path)
+        for name, items in benchmarks.items():
+            modes = ["greedy"] + (["sc", "bon"] if name == first and label != "base" else [])
+            for mode in modes:
+                records, summary = run_benchmark(
+                    evaluator, items, mode, score=reranker if mode == "bon" else None
+                )
+                atomic_write_jsonl(run.eval / f"{label}-{name}-{mode}.jsonl", records)
+                record_result(
+                    run.root,
+                    "results.jsonl",
+                    {"model": label, "model_path": path, "benchmark": name, "mode": mode, **summary},
+                )
+                low, high = summary["ci95"]
+                log(
+                    f"eval {label:>6} {name:<8} {mode:<6} accuracy {summary['accuracy']:.3f} "
+                    f"[{low:.3f}, {high:.3f}] n={summary['n']} unparsed={summary['unparsed']}"
+                )
+    if config.data.reward_test:
+        for label, path in (("rm", run.final("rm")),):
+            per_subset = evaluate_reward_model(
+                str(path),
+                config.data.reward_test.path,
+                config.data.reward_test.split,
+                label=label,
+                run_dir=str(run.root),
+            )
+            log(f"eval reward model: {per_subset}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="configs/tiny-cpu.yaml")
+    args, overrides = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    config = load_config(args.config, overrides)
+    run = RunDir.of(config.runs_root, config.name)
+    started = time.perf_counter()
+
+    build_artifacts(config)
+    connect_ray()
+    for stage in ("sft", "rm", "dpo"):
+        train(config, run, stage)
+    online(config, run, ["--config", args.config, *overrides])
+    if (run.eval / "results.jsonl").exists():
+        (run.eval / "results.jsonl").unlink()  # evaluation is recomputed whole, never half-mixed
+        (run.eval / "rm.jsonl").unlink(missing_ok=True)
+    evaluate(config, run)
+
+    from ultramedical.reporting import write_report
+
+    markdown, html = write_report(run.root)
+    log(f"finished in {time.perf_counter() - started:.0f}s")
+    log(f"run directory: {run.root}")
+    log(f"report: {markdown}")
+    log(f"report: {html}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
