@@ -10,6 +10,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError
 
+from actors.recovery import call_when_available
 from ultramedical.config import GenerationConfig
 from ultramedical.generation.engine import Sampling
 
@@ -80,6 +81,7 @@ class GenerationPool:
         ray.get([engine.ready.remote() for engine in self.engines])
         self.weights: ray.ObjectRef | None = None
         self.restarts_seen = 0
+        self.alive = [True] * len(self.engines)
 
     def generate(
         self, items: list[dict[str, Any]], sampling: Sampling, per_call: int | None = None
@@ -90,10 +92,13 @@ class GenerationPool:
         pending = deque((i, items[i : i + per_call]) for i in range(0, len(items), per_call))
         results: dict[int, ray.ObjectRef] = {}
         in_flight: dict[ray.ObjectRef, tuple[int, int, list[dict[str, Any]], ray.ObjectRef]] = {}
-        load = [0] * len(self.engines)
+        # A dead engine never looks least loaded.
+        load = [0 if alive else 1 << 30 for alive in self.alive]
         totals = {"prompts": 0, "tokens": 0}
         start = time.perf_counter()
         while pending or in_flight:
+            if not any(self.alive):
+                raise RuntimeError("every generation engine died and used up its restarts")
             while pending and min(load) < 2:  # two batches per engine keep it busy between calls
                 engine = min(range(len(load)), key=load.__getitem__)
                 offset, batch = pending.popleft()
@@ -107,7 +112,9 @@ class GenerationPool:
                 summary = ray.get(done[0])
             except RayActorError:
                 self.restarts_seen += 1
-                self._bring_up_to_date(engine)
+                if not self._bring_up_to_date(engine):
+                    self.alive[engine] = False
+                    load[engine] = 1 << 30
                 pending.appendleft((offset, batch))
                 continue
             results[offset] = payload
@@ -122,14 +129,18 @@ class GenerationPool:
     def install_weights(self, weights: ray.ObjectRef) -> float:
         """Hand the same object reference to every engine; returns the slowest install's seconds."""
         self.weights = weights
-        return max(ray.get([engine.install_weights.remote(weights) for engine in self.engines]))
+        live = [engine for engine, alive in zip(self.engines, self.alive, strict=True) if alive]
+        return max(ray.get([engine.install_weights.remote(weights) for engine in live]))
 
-    def _bring_up_to_date(self, engine: int) -> None:
-        """A restarted engine came back with the initial weights: give it the latest ones."""
+    def _bring_up_to_date(self, engine: int) -> bool:
+        """A restarted engine came back with the initial weights: give it the latest ones.
+        False when the engine is gone for good."""
+        handle = self.engines[engine]
         if self.weights is not None:
-            ray.get(self.engines[engine].install_weights.remote(self.weights))
+            alive, _ = call_when_available(lambda: handle.install_weights.remote(self.weights))
         else:
-            ray.get(self.engines[engine].ready.remote())
+            alive, _ = call_when_available(handle.ready.remote)
+        return alive
 
     def shutdown(self) -> None:
         for engine in self.engines:

@@ -8,6 +8,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError
 
+from actors.recovery import call_when_available
 from ultramedical.config import RewardConfig
 
 
@@ -25,7 +26,7 @@ class RewardScorer:
     @ray.method(num_returns=2)
     def score(self, items: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Adds `rewards` (one per completion) to each item: the model's score plus the letter rule."""
-        from ultramedical.models.reward import letter_rule
+        from ultramedical.models.reward import answer_rule
 
         start = time.perf_counter()
         prompts, responses, owners = [], [], []
@@ -39,10 +40,10 @@ class RewardScorer:
         s = self.settings
         for owner, response, value in zip(owners, responses, values, strict=True):
             item = items[owner]
-            rule = letter_rule(
+            rule = answer_rule(
                 response,
                 item.get("answer", ""),
-                item.get("choices", "ABCDE"),
+                item.get("choices", ""),
                 s.correct_letter_bonus,
                 s.wrong_letter_penalty,
             )
@@ -85,6 +86,8 @@ class ScorerPool:
                     scored[index] = payload
                 except RayActorError:
                     todo.append(index)
+            for scorer in self.scorers if todo else []:
+                call_when_available(scorer.ready.remote)  # let restarting scorers come back first
             attempts += 1
             if todo and attempts > 1 + max(1, len(self.scorers)) * 3:
                 raise RuntimeError(f"reward scorers kept failing on {len(todo)} batches")

@@ -185,18 +185,33 @@ class EvalConfig(Section):
 
 
 class ServeConfig(Section):
+    """The reward-scoring HTTP service (Ray Serve): batching, capacity, autoscaling and request limits."""
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    max_batch_size: int = Field(32, ge=1)
+    max_batch_size: int = Field(32, ge=1, description="items (not requests) scored in one forward batch")
     batch_wait_timeout_s: float = Field(0.01, ge=0)
     max_ongoing_requests: int = Field(64, ge=1)
-    max_queued_requests: int = Field(128, ge=-1)
+    max_queued_requests: int = Field(128, ge=-1, description="-1: unbounded; past it, HTTP 503")
     min_replicas: int = Field(1, ge=0)
     max_replicas: int = Field(1, ge=1)
     target_ongoing_requests: float = Field(16, gt=0)
     max_body_bytes: int = Field(1_000_000, ge=1)
     max_item_chars: int = Field(16_000, ge=1)
     max_items: int = Field(256, ge=1)
+    token_file: str | None = Field(
+        None, description="file holding the bearer token; the ULTRAMEDICAL_API_TOKEN variable wins"
+    )
+    cpus_per_replica: float = Field(1.0, gt=0)
+    gpus_per_replica: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_capacity(self) -> ServeConfig:
+        if self.max_queued_requests == 0:  # Ray Serve accepts -1 or a positive count only
+            raise ValueError("serve.max_queued_requests must be -1 (unbounded) or at least 1")
+        if self.max_replicas < self.min_replicas:
+            raise ValueError("serve.max_replicas must be at least serve.min_replicas")
+        return self
 
 
 class EndpointModel(Section):

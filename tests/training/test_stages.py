@@ -77,7 +77,8 @@ def test_sft_loss_falls_and_dpo_prefers_chosen(ray_cluster, artifacts, tmp_path)
     run_stage(config, "sft")
     run = RunDir.of(config.runs_root, config.name)
     losses = [line["loss"] for line in metric_lines(run, "sft")]
-    assert sum(losses[-4:]) / 4 < 0.7 * sum(losses[:4]) / 4
+    early, late = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
+    assert late < early - 1.0  # nats per token: from ~8 (uniform over 4k tokens) towards the corpus
 
     run_stage(config, "dpo")  # starts from the SFT model of the same run
     assert json.loads((run.stage("dpo") / "data_stats.json").read_text())["init_model"] == str(

@@ -54,7 +54,12 @@ class PreferenceRecord:
     def score(self, side: Literal["chosen", "rejected"]) -> float | None:
         judged = self.metadata.get(side)
         value = judged.get("score") if isinstance(judged, dict) else None
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None
+        try:
+            return float(value)
+        except OverflowError:  # an integer past float range
+            return None
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,13 @@ def _require(row: dict[str, Any], name: str, kind: type | tuple[type, ...], what
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise RecordError(f"field '{name}' must be {what}, got {type(value).__name__}")
     return value
+
+
+def _float(value: int | float, name: str) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise RecordError(f"field '{name}' is too large to be a number") from None
 
 
 def _optional_text(row: dict[str, Any], name: str) -> str:
@@ -198,7 +210,7 @@ def parse_annotation(row: dict[str, Any]) -> AnnotationRecord:
                 Completion(
                     model=_require(item, "model", str, "a string"),
                     text=_require(item, "text", str, "a string"),
-                    score=float(_require(item, "score", int | float, "a number")),
+                    score=_float(_require(item, "score", int | float, "a number"), "score"),
                     evaluation=_optional_text(item, "evaluation"),
                     rank=_require(item, "rank", int, "an integer"),
                 )

@@ -154,3 +154,11 @@ def extract_yes_no_maybe(text: str) -> str | None:
         return None
     found = _last_in_tiers(text, _LABEL_TIERS)
     return found.lower() if found else None
+
+
+def extract_choice(text: str, choices: str) -> str | None:
+    """The answer a reply commits to, for a choices spec as work items carry it: option letters such
+    as "ABCD", or "yes/no/maybe" for literature questions."""
+    if choices == "yes/no/maybe":
+        return extract_yes_no_maybe(text)
+    return extract_answer(text, choices)

@@ -12,7 +12,7 @@ import torch
 
 from ultramedical.data.chat import render
 from ultramedical.data.schemas import Message
-from ultramedical.eval.extract import extract_answer
+from ultramedical.eval.extract import extract_choice
 from ultramedical.models.loading import load_reward_model, load_tokenizer, resolve_dtype
 
 
@@ -60,8 +60,9 @@ class RewardModel:
         )
 
 
-def letter_rule(response: str, answer: str, choices: str, bonus: float, penalty: float) -> float:
-    """+bonus when a multiple-choice response commits to the correct letter, -penalty otherwise."""
-    if not answer or answer not in choices:
+def answer_rule(response: str, answer: str, choices: str, bonus: float, penalty: float) -> float:
+    """+bonus when a response to a question with an answer key commits to the right answer,
+    -penalty when it commits to another or to none; 0 for open questions."""
+    if not answer or not choices or not (bonus or penalty):
         return 0.0
-    return bonus if extract_answer(response, choices) == answer else -penalty
+    return bonus if extract_choice(response, choices) == answer else -penalty
