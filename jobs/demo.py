@@ -72,7 +72,8 @@ def online(config: Config, run: RunDir, argv: list[str]) -> None:
 
 
 def evaluate(config: Config, run: RunDir) -> None:
-    """Greedy accuracy of every model on every test set; SC and best-of-N on the first; RM accuracy."""
+    """Greedy accuracy of every model on every test set; self-consistency and best-of-N for the SFT
+    and online policies on the first; the reward model's accuracy per subset."""
     models = {
         "base": config.model.policy,
         "sft": run.final("sft"),
@@ -90,8 +91,10 @@ def evaluate(config: Config, run: RunDir) -> None:
     for label, path in models.items():
         evaluator.switch_to(path)
         for name, items in benchmarks.items():
-            modes = ["greedy"] + (["sc", "bon"] if name == first and label != "base" else [])
-            for mode in modes:
+            if label == "base" and name != first:
+                continue  # the untrained model answers nothing; one benchmark shows it
+            sampled = name == first and label in ("sft", "online")
+            for mode in ["greedy", *(["sc", "bon"] if sampled else [])]:
                 records, summary = run_benchmark(
                     evaluator, items, mode, score=reranker if mode == "bon" else None
                 )

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from ultramedical.models.tiny import SIZES
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     init = subparsers.add_parser("init-model", help="build the embedded tiny Llama policy and reward model")
     init.add_argument("--corpus", default="artifacts/data", help="sample corpus the tokenizer is fitted to")
     init.add_argument("--out", default="artifacts/tiny", help="writes OUT/policy and OUT/reward")
-    init.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    init.add_argument("--size", choices=("tiny", "small"), default="tiny", help="~5M or ~13M parameters")
     init.add_argument("--vocab-size", type=int, default=4096)
     init.add_argument("--seed", type=int, default=0)
     init.set_defaults(func=run_init_model)
