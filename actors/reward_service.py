@@ -1,0 +1,206 @@
+"""The reward-scoring service on Ray Serve: a FastAPI ingress over a dynamically batched reward model.
+
+Requests are cut into chunks of at most `serve.max_batch_size` items; `@serve.batch` gathers chunks of
+concurrent requests (its size counted in items, not requests), and one forward at a time flattens every
+batch waiting for the model, up to max_batch_size items, into one `RewardModel.score` call and splits
+the rewards back. (Serve keeps forming batches while a forward runs; merging them is what lets batches
+grow with load instead of queueing one 10 ms window each.) A new checkpoint is loaded off the request
+path and swapped in with a single assignment; each request keeps the model it arrived under, so
+in-flight requests finish on the old one.
+
+Run it with `ultramedical serve --model DIR`, or `serve deploy configs/serve.yaml` (`app_builder`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from ray import serve
+from ray.serve import Application
+
+from ultramedical.config import Config, RewardConfig, ServeConfig, load_config
+from ultramedical.data.schemas import Message
+from ultramedical.models.loading import local_or_hub
+from ultramedical.models.reward import RewardModel
+from ultramedical.serving.api import ReloadBusy, ReloadRejected, create_app, resolve_token, token_digest
+
+Chunk = tuple[RewardModel, list[list[Message]]]
+_PROBE: list[Message] = [{"role": "user", "content": "ping"}, {"role": "assistant", "content": "pong"}]
+
+
+def _count_items(chunks: list[Chunk]) -> int:
+    """Batch size in items, so `max_batch_size` bounds the forward batch however requests are sized."""
+    return sum(len(conversations) for _, conversations in chunks)
+
+
+@serve.deployment
+@serve.ingress()  # the app is built per replica, by __serve_build_asgi_app__, from this replica's settings
+class RewardService:
+    def __init__(self, model_dir: str, settings: dict[str, Any], token_sha256: str | None = None):
+        self.serve_settings = ServeConfig.model_validate(settings["serve"])
+        self.reward_settings = RewardConfig.model_validate(settings["reward"])
+        if self.serve_settings.gpus_per_replica == 0:
+            # Intra-op threads match the CPUs Ray granted, so replicas sharing a node do not oversubscribe it.
+            torch.set_num_threads(max(1, int(self.serve_settings.cpus_per_replica)))
+        self._token_sha256 = token_sha256
+        self._model = self._load(model_dir)
+        self._reload_lock = asyncio.Lock()
+        self._waiting: deque[tuple[list[Chunk], asyncio.Future[list[list[float]]]]] = deque()
+        self._forward_task: asyncio.Task[None] | None = None
+        self._counts: dict[str, float] = {
+            "requests": 0,
+            "items": 0,
+            "batches": 0,
+            "largest_batch": 0,
+            "score_seconds": 0.0,
+            "reloads": 0,
+        }
+        self._score_chunk.set_max_batch_size(self.serve_settings.max_batch_size)
+        self._score_chunk.set_batch_wait_timeout_s(self.serve_settings.batch_wait_timeout_s)
+
+    def __serve_build_asgi_app__(self) -> Any:
+        return create_app(self, self.serve_settings, self._token_sha256)
+
+    def _load(self, model_dir: str) -> RewardModel:
+        s = self.serve_settings  # one merged forward is one model batch: serve.max_batch_size items
+        return RewardModel(
+            model_dir, s.max_batch_size, self.reward_settings.max_length, use_gpu=s.gpus_per_replica > 0
+        )
+
+    @property
+    def model_path(self) -> str:
+        return self._model.path
+
+    async def score(self, conversations: list[list[Message]]) -> tuple[list[float], str]:
+        """Rewards in order, and the checkpoint that produced all of them."""
+        model = self._model  # read once: every chunk of this request is scored by the same checkpoint
+        size = self.serve_settings.max_batch_size
+        chunks = [conversations[i : i + size] for i in range(0, len(conversations), size)]
+        parts = await asyncio.gather(*(self._score_chunk((model, chunk)) for chunk in chunks))
+        self._counts["requests"] += 1
+        self._counts["items"] += len(conversations)
+        return [value for part in parts for value in part], model.path
+
+    # max_concurrent_batches is high on purpose: Serve forms batches while a forward runs, and instead of
+    # queueing small ones behind it, they wait in _waiting and the next forward merges them.
+    @serve.batch(
+        max_batch_size=32, batch_wait_timeout_s=0.01, max_concurrent_batches=256, batch_size_fn=_count_items
+    )
+    async def _score_chunk(self, chunks: list[Chunk]) -> list[list[float]]:
+        future: asyncio.Future[list[list[float]]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((chunks, future))
+        if self._forward_task is None:
+            self._forward_task = asyncio.create_task(self._forward_loop())
+        return await future
+
+    async def _forward_loop(self) -> None:
+        """One forward at a time; each takes every waiting Serve batch that fits in max_batch_size items."""
+        limit = self.serve_settings.max_batch_size
+        try:
+            while self._waiting:
+                taken = [self._waiting.popleft()]
+                size = _count_items(taken[0][0])
+                while self._waiting and size + _count_items(self._waiting[0][0]) <= limit:
+                    size += _count_items(self._waiting[0][0])
+                    taken.append(self._waiting.popleft())
+                try:
+                    values = await self._forward([c for chunks, _ in taken for c in chunks])
+                except Exception as exc:  # fails these requests only; the loop serves the next ones
+                    for _, future in taken:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for chunks, future in taken:
+                    part, values = values[: len(chunks)], values[len(chunks) :]
+                    if not future.done():  # a cancelled request (client gone) has nobody to answer
+                        future.set_result(part)
+        finally:
+            self._forward_task = None
+
+    async def _forward(self, chunks: list[Chunk]) -> list[list[float]]:
+        start_time = time.perf_counter()
+        results: list[list[float]] = [[] for _ in chunks]
+        by_model: dict[int, list[int]] = {}  # chunks from before and after a swap are scored apart
+        for index, (model, _) in enumerate(chunks):
+            by_model.setdefault(id(model), []).append(index)
+        for indices in by_model.values():
+            model = chunks[indices[0]][0]
+            flat = [c for i in indices for c in chunks[i][1]]
+            # In a thread: the event loop keeps accepting requests, health checks and reloads meanwhile.
+            values = await asyncio.to_thread(model.score, flat)
+            start = 0
+            for i in indices:
+                results[i] = values[start : start + len(chunks[i][1])]
+                start += len(chunks[i][1])
+        self._counts["batches"] += 1
+        self._counts["score_seconds"] += time.perf_counter() - start_time
+        self._counts["largest_batch"] = max(self._counts["largest_batch"], _count_items(chunks))
+        return results
+
+    async def reload(self, model_dir: str) -> dict[str, Any]:
+        """Load `model_dir` beside the serving model, check it scores, swap; on error the old one stays."""
+        path = Path(model_dir).expanduser()
+        if not path.is_dir():  # local directories only: a reload must never fetch from a hub
+            raise ReloadRejected(f"{model_dir}: not a directory on the replica's host")
+        if self._reload_lock.locked():
+            raise ReloadBusy("another reload is in progress")
+        async with self._reload_lock:
+            start = time.perf_counter()
+            try:
+                model = await asyncio.to_thread(self._load, str(path.resolve()))
+                await asyncio.to_thread(model.score, [_PROBE])
+            except Exception as exc:  # any failure to load keeps the old model serving
+                raise ReloadRejected(f"cannot load {model_dir}: {type(exc).__name__}: {exc}") from None
+            previous, self._model = self._model.path, model  # one assignment: the swap is atomic
+            self._counts["reloads"] += 1
+        return {"model": model.path, "previous": previous, "seconds": time.perf_counter() - start}
+
+    async def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """`user_config: {model: DIR}` reloads every replica in place (`serve deploy` with a new DIR)."""
+        model_dir = (user_config or {}).get("model")
+        if model_dir and str(Path(model_dir).expanduser().resolve()) != self._model.path:
+            await self.reload(model_dir)
+
+    def stats(self) -> dict[str, Any]:
+        return {"model": self._model.path, "torch_threads": torch.get_num_threads(), **self._counts}
+
+
+def build_app(config: Config, model_dir: str | Path) -> Application:
+    """The service for `model_dir` with `config.serve`'s batching, capacity, autoscaling and limits."""
+    s = config.serve
+    token = resolve_token(s.token_file)  # read here, once; replicas only get its digest
+    deployment = RewardService.options(
+        max_ongoing_requests=s.max_ongoing_requests,
+        max_queued_requests=s.max_queued_requests,
+        autoscaling_config={
+            "min_replicas": s.min_replicas,
+            "initial_replicas": max(1, s.min_replicas),  # ready to answer when serve.run returns
+            "max_replicas": s.max_replicas,
+            "target_ongoing_requests": s.target_ongoing_requests,
+        },
+        ray_actor_options={"num_cpus": s.cpus_per_replica, "num_gpus": s.gpus_per_replica},
+    )
+    settings = {"serve": s.model_dump(), "reward": config.reward.model_dump()}
+    return deployment.bind(local_or_hub(str(model_dir)), settings, token_digest(token) if token else None)
+
+
+class BuilderArgs(BaseModel):
+    """`args` of configs/serve.yaml: the model, a preset, and dotted overrides of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    config: str = "configs/tiny-cpu.yaml"
+    overrides: dict[str, Any] = {}
+
+
+def app_builder(args: dict[str, Any]) -> Application:
+    """Entry point for `serve run|deploy` with `import_path: actors.reward_service:app_builder`."""
+    parsed = BuilderArgs.model_validate(args)
+    return build_app(load_config(parsed.config, parsed.overrides), parsed.model)
