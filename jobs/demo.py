@@ -95,8 +95,9 @@ def evaluate(config: Config, run: RunDir) -> None:
                 continue  # the untrained model answers nothing; one benchmark shows it
             sampled = name == first and label in ("sft", "online")
             for mode in ["greedy", *(["sc", "bon"] if sampled else [])]:
+                subset = items if mode == "greedy" else items[: config.eval.sampled_max_items]
                 records, summary = run_benchmark(
-                    evaluator, items, mode, score=reranker if mode == "bon" else None
+                    evaluator, subset, mode, score=reranker if mode == "bon" else None
                 )
                 atomic_write_jsonl(run.eval / f"{label}-{name}-{mode}.jsonl", records)
                 record_result(

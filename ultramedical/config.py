@@ -182,6 +182,9 @@ class EvalConfig(Section):
     top_p: float = Field(0.9, gt=0, le=1)
     max_tokens: int = Field(256, ge=1)
     max_items: int | None = Field(None, gt=0)
+    sampled_max_items: int | None = Field(
+        None, gt=0, description="items for self-consistency and best-of-N, which cost N generations each"
+    )
 
 
 class ServeConfig(Section):
