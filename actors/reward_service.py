@@ -14,6 +14,7 @@ Run it with `ultramedical serve --model DIR`, or `serve deploy configs/serve.yam
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import deque
 from pathlib import Path
@@ -168,7 +169,13 @@ class RewardService:
             await self.reload(model_dir)
 
     def stats(self) -> dict[str, Any]:
-        return {"model": self._model.path, "torch_threads": torch.get_num_threads(), **self._counts}
+        # pid: the replica's process, so operators and the soak test can watch its memory.
+        return {
+            "model": self._model.path,
+            "pid": os.getpid(),
+            "torch_threads": torch.get_num_threads(),
+            **self._counts,
+        }
 
 
 def build_app(config: Config, model_dir: str | Path) -> Application:

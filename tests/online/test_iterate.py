@@ -10,6 +10,7 @@ from conftest import REPO_ROOT
 from jobs.iterative_dpo import main as iterate
 from ultramedical.models.loading import load_policy
 from ultramedical.online.rounds import RoundStore
+from ultramedical.reporting import write_report
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +71,7 @@ def arguments(artifacts, run_dir, rounds):
 
 
 def test_rounds_persist_and_resume_continues(ray_cluster, artifacts, tmp_path):
-    run_dir = tmp_path / "online"
+    run_dir = tmp_path / "run" / "online"
     assert iterate(arguments(artifacts, run_dir, 2)) == 0
     store = RoundStore(run_dir)
     rows = store.completed()
@@ -93,3 +94,10 @@ def test_rounds_persist_and_resume_continues(ray_cluster, artifacts, tmp_path):
     third = (run_dir / "round-3" / "completions.jsonl").read_text().splitlines()
     assert len(third) == 8 and json.loads(third[0])["prompt_id"]
     assert load_policy(run_dir / "final") is not None
+
+    # The report of this finished run shows its rounds: the per-round table and the reward figures.
+    markdown, html = write_report(tmp_path / "run")
+    text = markdown.read_text()
+    for row in store.completed():
+        assert f"| {row['round']} | {row['reward_mean']:.3f} |" in text
+    assert html.read_text().count("data:image/png;base64,") >= 2

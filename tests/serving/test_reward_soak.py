@@ -1,0 +1,209 @@
+"""A bounded soak of the reward service on loopback: a fixed number of small requests from several client
+threads, checking that every one succeeds with the right rewards, that the replica's resident memory
+does not creep, and that the test process itself is left without extra threads or open connections.
+
+The measured numbers (requests, req/s, replica RSS before and after) are printed; run with `-s` to see.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import count
+from typing import Any
+
+import psutil
+import pytest
+import requests
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "soak-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ITEMS: list[dict[str, Any]] = [
+    {"prompt": "What is the first-line drug for absence epilepsy?", "response": "Ethosuximide."},
+    {
+        "messages": [
+            {"role": "system", "content": "You are a careful clinician."},
+            {"role": "user", "content": "Which vitamin deficiency causes scurvy?"},
+            {"role": "assistant", "content": "Vitamin C deficiency. So, the answer is B."},
+        ]
+    },
+    {"prompt": "Name a loop diuretic.", "response": ""},
+    {"prompt": "Is aspirin an anticoagulant?", "response": "No, it is an antiplatelet agent."},
+]
+
+CLIENTS = 8
+WARMUP_REQUESTS = 100  # before the baseline: first batches of each shape, lazy imports, allocator pools
+SOAK_REQUESTS = 1_000  # ~20 req/s measured on 2 heavily shared cores (load average 16-55): ~75 s
+# Allowed growth of the replica's RSS over the soak. Measured: +20 to +23 MiB, and the curve printed
+# below shows how: flat, one step of ~15 MiB partway through (an allocator arena/pool growing once under
+# concurrency), flat again; not a slope. 50 MiB leaves room for that step and noise, while a steady leak
+# of more than ~35 KiB per request (50 MiB / 1,500) fails the test.
+RSS_GROWTH_BOUND = 50 * 2**20
+# The test process may own a couple of transient threads/fds of Ray's own (gRPC, log monitor) that
+# come and go independently of the clients; anything beyond that is a leak of the clients'.
+THREAD_SLACK = 2
+FD_SLACK = 8
+RSS_EVERY = 250
+
+
+@dataclass
+class Service:
+    url: str
+    port: int
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service(ray_cluster: None, artifacts: Any) -> Iterator[Service]:
+    from ray import serve
+
+    from actors.reward_service import build_app
+    from ultramedical.config import config_from_dict
+    from ultramedical.serving.api import TOKEN_ENV
+
+    model = str((artifacts / "tiny" / "reward").resolve())
+    port = _free_port()
+    overrides = {
+        "serve.cpus_per_replica": 0.5,
+        "serve.max_body_bytes": 20_000,
+        "serve.max_item_chars": 2_000,
+        "serve.max_items": 16,
+        "serve.max_batch_size": 8,
+        "serve.batch_wait_timeout_s": 0.005,
+    }
+    config = config_from_dict({"model": {"policy": str(artifacts / "tiny" / "policy")}}, overrides)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(TOKEN_ENV, TOKEN)  # read by build_app, in this process
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        try:
+            serve.run(build_app(config, model), name="reward", route_prefix="/")
+            yield Service(f"http://127.0.0.1:{port}", port)
+        finally:
+            serve.shutdown()
+
+
+def _picks(index: int) -> list[int]:
+    """Which ITEMS request `index` sends: 1 to 3 of them, varied so batches mix request sizes."""
+    size = 1 + index % 3
+    return [(index + k) % len(ITEMS) for k in range(size)]
+
+
+def _run(
+    service: Service, total: int, expected: list[float], replica: psutil.Process, rss: list[int]
+) -> tuple[list[str], float]:
+    """`total` requests from CLIENTS threads, each with its own keep-alive session; the failures, wall s.
+
+    The replica's RSS is appended to `rss` every RSS_EVERY requests, to show the curve (a leak climbs
+    steadily; allocator pools settling flatten out).
+    """
+    failures: list[str] = []
+    next_index = count()
+    lock = threading.Lock()
+
+    def client() -> None:
+        with requests.Session() as session:
+            session.headers.update(AUTH)
+            while True:
+                with lock:
+                    index = next(next_index)
+                if index >= total:
+                    return
+                if index % RSS_EVERY == 0:
+                    rss.append(replica.memory_info().rss)
+                pick = _picks(index)
+                try:
+                    response = session.post(
+                        service.url + "/v1/rewards", json={"items": [ITEMS[j] for j in pick]}, timeout=60
+                    )
+                except requests.RequestException as exc:
+                    failures.append(f"request {index}: {type(exc).__name__}: {exc}")
+                    continue
+                if response.status_code != 200:
+                    failures.append(f"request {index}: {response.status_code} {response.text[:200]}")
+                    continue
+                rewards = response.json()["rewards"]
+                want = [expected[j] for j in pick]
+                if len(rewards) != len(want) or any(
+                    not math.isfinite(got) or abs(got - w) > 1e-4
+                    for got, w in zip(rewards, want, strict=True)
+                ):
+                    failures.append(f"request {index}: rewards {rewards}, expected {want}")
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        for future in [pool.submit(client) for _ in range(CLIENTS)]:
+            future.result()
+    return failures, time.perf_counter() - start
+
+
+def _established_to(port: int) -> list[Any]:
+    """This process's open TCP connections to `port` (the service)."""
+    return [
+        c
+        for c in psutil.Process().net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+    ]
+
+
+def test_soak_every_request_succeeds_and_memory_stays_flat(service: Service) -> None:
+    # Reference rewards, one item per request: every soak response must match them (batched with others).
+    expected = []
+    for item in ITEMS:
+        response = requests.post(
+            service.url + "/v1/rewards", json={"items": [item]}, headers=AUTH, timeout=60
+        )
+        assert response.status_code == 200, response.text
+        expected.append(response.json()["rewards"][0])
+
+    stats = requests.get(service.url + "/v1/stats", headers=AUTH, timeout=30).json()
+    replica = psutil.Process(stats["pid"])
+    me = psutil.Process()
+    threads_before, fds_before = threading.active_count(), me.num_fds()
+    connections_before = len(_established_to(service.port))
+
+    failures, _ = _run(service, WARMUP_REQUESTS, expected, replica, [])
+    assert not failures, failures[:10]
+    rss_before = replica.memory_info().rss
+    before = requests.get(service.url + "/v1/stats", headers=AUTH, timeout=30).json()
+
+    curve: list[int] = []
+    failures, wall = _run(service, SOAK_REQUESTS, expected, replica, curve)
+    after = requests.get(service.url + "/v1/stats", headers=AUTH, timeout=30).json()
+    rss_after = replica.memory_info().rss
+    time.sleep(0.5)  # closed sessions' sockets are released by the kernel asynchronously
+    threads_after, fds_after = threading.active_count(), me.num_fds()
+    connections_after = len(_established_to(service.port))
+
+    growth = rss_after - rss_before
+    batches = after["batches"] - before["batches"]
+    items = after["items"] - before["items"]
+    print(
+        f"\nsoak: {SOAK_REQUESTS} requests ({items} items) from {CLIENTS} clients in {wall:.1f} s = "
+        f"{SOAK_REQUESTS / wall:.0f} req/s; {batches} forwards, mean {items / max(batches, 1):.1f} items, "
+        f"largest {after['largest_batch']}\n"
+        f"replica pid {stats['pid']} RSS: {rss_before / 2**20:.1f} MiB after {WARMUP_REQUESTS} warm-up "
+        f"requests -> {rss_after / 2**20:.1f} MiB after the soak ({growth / 2**20:+.1f} MiB, bound "
+        f"{RSS_GROWTH_BOUND / 2**20:.0f} MiB); every {RSS_EVERY} requests: "
+        f"{', '.join(f'{value / 2**20:.1f}' for value in curve)} MiB\n"
+        f"test process: threads {threads_before} -> {threads_after}, fds {fds_before} -> {fds_after}, "
+        f"connections to the service {connections_before} -> {connections_after}"
+    )
+    assert not failures, f"{len(failures)} of {SOAK_REQUESTS} failed: {failures[:10]}"
+    assert after["requests"] - before["requests"] == SOAK_REQUESTS
+    assert items == sum(len(_picks(i)) for i in range(SOAK_REQUESTS))
+    assert growth <= RSS_GROWTH_BOUND, f"replica RSS grew {growth / 2**20:.1f} MiB over the soak"
+    assert threads_after <= threads_before + THREAD_SLACK
+    assert fds_after <= fds_before + FD_SLACK
+    assert connections_after <= connections_before
