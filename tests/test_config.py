@@ -216,7 +216,7 @@ def test_typo_deep_inside_a_list(tmp_path):
         (["--trainer.use_gpu", "[1]"], "trainer.use_gpu"),
         (["--online.completions_per_prompt", "1"], "online.completions_per_prompt"),
         (["--data.on_invalid", "ignore"], "data.on_invalid"),
-        (["--data.heldout_fraction", "1"], "data.heldout_fraction"),
+        (["--eval.sampled_max_items", "0"], "eval.sampled_max_items"),
         (["--model.max_seq_len", "8"], "model.max_seq_len"),
     ],
 )

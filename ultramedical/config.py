@@ -59,7 +59,6 @@ class DataConfig(Section):
         None, description="instruction records whose prompts drive online rounds"
     )
     on_invalid: Literal["error", "skip"] = "error"
-    heldout_fraction: float = Field(0.02, ge=0, lt=1)
 
 
 class ModelConfig(Section):
