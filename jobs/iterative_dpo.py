@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 import ray
+from ray.exceptions import RayError
+from ray.util.placement_group import remove_placement_group
 
 from actors.generation import GenerationPool
 from actors.placement import place_roles
@@ -108,80 +110,117 @@ def main(argv: list[str] | None = None) -> int:
 
     # 3. The actors: engines and scorers from placement, trainers with the reference fixed at the start.
     connect_ray()
-    _, placement = place_roles(config)
-    pool = GenerationPool(start_policy, config.generation, config.trainer.seed, placement["engines"])
-    scorers = ScorerPool(reward_model, config.reward, placement["scorers"])
+    group, placement = place_roles(config)
     reference = None if online.refresh_reference else initial_policy
-    trainers = TrainerGroup(config, start_policy, reference, placement["trainers"])
-    if not done:
-        before = heldout_accuracy(pool, heldout, config.eval.max_tokens)
-        append_jsonl(store.root / "heldout.jsonl", {"round": 0, **before})
-        print(f"[online] round 0: held-out accuracy {json.dumps(before)}", flush=True)
+    pool = scorers = trainers = None
+    try:
+        pool = GenerationPool(start_policy, config.generation, config.trainer.seed, placement["engines"])
+        scorers = ScorerPool(reward_model, config.reward, placement["scorers"])
+        trainers = TrainerGroup(config, start_policy, reference, placement["trainers"])
+        if not done:
+            before = heldout_accuracy(pool, heldout, config.eval.max_tokens)
+            append_jsonl(store.root / "heldout.jsonl", {"round": 0, **before})
+            print(f"[online] round 0: held-out accuracy {json.dumps(before)}", flush=True)
 
-    # 4. The rounds.
-    gen = config.generation
-    for k in range(done + 1, online.rounds + 1):
-        started = time.perf_counter()
-        indices = round_prompts(len(prompt_pool), k, online.prompts_per_round, config.trainer.seed)
-        items = [prompt_pool[i] for i in indices]
-        sampling = Sampling(
-            n=online.completions_per_prompt,
-            temperature=gen.temperature,
-            top_p=gen.top_p,
-            max_tokens=gen.max_tokens,
-            seed=config.trainer.seed * 1000 + k,
-        )
-        completions, gen_stats = pool.generate(items, sampling)
-        scored, score_stats = scorers.score(completions)
-        summary_ref, train_ref = assemble_round.remote(online.model_dump(), config.trainer.seed + k, *scored)
-        persisted = persist_round.options(**on_this_node()).remote(str(store.root), k, train_ref, *scored)
-        summary = ray.get(summary_ref)
-        if summary["pairs"] == 0:
-            raise SystemExit(
-                f"error: round {k} produced no training data (online.min_margin={online.min_margin})"
+        def play_round(k: int) -> tuple[dict, list[dict]]:
+            """Sample, score, pair, train, publish and save round k: its metrics and training log lines,
+            for the caller to write and commit."""
+            started = time.perf_counter()
+            gen = config.generation
+            indices = round_prompts(len(prompt_pool), k, online.prompts_per_round, config.trainer.seed)
+            items = [prompt_pool[i] for i in indices]
+            sampling = Sampling(
+                n=online.completions_per_prompt,
+                temperature=gen.temperature,
+                top_p=gen.top_p,
+                max_tokens=gen.max_tokens,
+                seed=config.trainer.seed * 1000 + k,
             )
-        train_stats = trainers.train(k, train_ref)
-        for line in train_stats.pop("lines"):
-            append_jsonl(store.root / "train_metrics.jsonl", line)
-        publish_start = time.perf_counter()
-        weights = trainers.publish()
-        install_seconds = pool.install_weights(weights)
-        publish_seconds = time.perf_counter() - publish_start
-        trainers.save(str(store.policy_dir), start_policy)
-        if k % online.checkpoint_every_rounds == 0 or k == online.rounds:
-            trainers.save(str(store.root / f"checkpoint-round-{k}"), start_policy)
-        ray.get(persisted)
-        metrics = {
-            "round": k,
-            **summary,
-            "train_accuracy": train_stats.get("train_accuracy"),
-            "train_loss": train_stats.get("loss"),
-            "train_examples": train_stats["train_examples"],
-            "publish_seconds": publish_seconds,
-            "install_seconds": install_seconds,
-            "gen_tokens_per_s": gen_stats["tokens_per_s"],
-            "generate_seconds": gen_stats["seconds"],
-            "score_seconds": score_stats["seconds"],
-            "train_seconds": train_stats["train_seconds"],
-            **heldout_accuracy(pool, heldout, config.eval.max_tokens),
-            "engine_restarts": pool.restarts_seen,
-            "round_seconds": time.perf_counter() - started,
-        }
-        store.commit(metrics)
-        m = metrics
-        print(
-            f"[online] round {k}/{online.rounds}: reward {m['reward_mean']:.3f} "
-            f"(best {m['reward_best']:.3f}, "
-            f"worst {m['reward_worst']:.3f}), {m['pairs']} pairs, train acc {m['train_accuracy'] or 0:.2f}, "
-            f"held-out {m.get('heldout_accuracy', 0):.3f}, publish {publish_seconds:.2f}s, "
-            f"{m['gen_tokens_per_s']:.0f} tok/s",
-            flush=True,
-        )
+            completions, gen_stats = pool.generate(items, sampling)
+            scored, score_stats = scorers.score(completions)
+            summary_ref, train_ref = assemble_round.remote(
+                online.model_dump(), config.trainer.seed + k, *scored
+            )
+            persisted = persist_round.options(**on_this_node()).remote(str(store.root), k, train_ref, *scored)
+            try:
+                summary = ray.get(summary_ref)
+                if summary["pairs"] == 0:
+                    raise SystemExit(
+                        f"error: round {k} produced no training data (online.min_margin={online.min_margin})"
+                    )
+                train_stats = trainers.train(k, train_ref)
+                publish_start = time.perf_counter()
+                weights = trainers.publish()
+                install_seconds = pool.install_weights(weights)
+                publish_seconds = time.perf_counter() - publish_start
+                trainers.save(str(store.staged_policy_dir), start_policy)  # becomes online/policy at commit
+                store.mark_staged_policy(k)
+                if k % online.checkpoint_every_rounds == 0 or k == online.rounds:
+                    trainers.save(str(store.root / f"checkpoint-round-{k}"), start_policy)
+                ray.get(persisted)
+            except BaseException:
+                ray.wait([persisted], timeout=60)  # a redo rewrites the round's files: let these land first
+                raise
+            metrics = {
+                "round": k,
+                **summary,
+                "train_accuracy": train_stats.get("train_accuracy"),
+                "train_loss": train_stats.get("loss"),
+                "train_examples": train_stats["train_examples"],
+                "publish_seconds": publish_seconds,
+                "install_seconds": install_seconds,
+                "gen_tokens_per_s": gen_stats["tokens_per_s"],
+                "generate_seconds": gen_stats["seconds"],
+                "score_seconds": score_stats["seconds"],
+                "train_seconds": train_stats["train_seconds"],
+                **heldout_accuracy(pool, heldout, config.eval.max_tokens),
+                "engine_restarts": pool.restarts_seen,
+                "round_seconds": time.perf_counter() - started,
+            }
+            return metrics, train_stats["lines"]
 
-    final = store.root / "final"
-    trainers.save(str(final), start_policy)
-    for group in (pool, scorers, trainers):
-        group.shutdown()
+        # 4. The rounds. A round that fails on a Ray error (a trainer worker died: its process group
+        # is gone with it) is redone from its start by a new trainer group loaded from the policy of
+        # the last completed round; the engines get those weights back too.
+        for k in range(done + 1, online.rounds + 1):
+            for attempt in range(online.max_round_retries + 1):
+                try:
+                    m, train_lines = play_round(k)
+                    break
+                except RayError as exc:
+                    if attempt == online.max_round_retries:
+                        raise
+                    reason = (str(exc).strip().splitlines() or [""])[0]
+                    print(
+                        f"[online] round {k} failed ({type(exc).__name__}: {reason}); "
+                        f"redoing it ({attempt + 1}/{online.max_round_retries})",
+                        flush=True,
+                    )
+                    trainers.shutdown()
+                    last_policy = str(store.policy_dir) if store.last_completed() else start_policy
+                    trainers = TrainerGroup(config, last_policy, reference, placement["trainers"])
+                    pool.install_weights(trainers.publish())
+                    store.discard_incomplete()
+            for line in train_lines:
+                append_jsonl(store.root / "train_metrics.jsonl", line)
+            store.commit(m)
+            print(
+                f"[online] round {k}/{online.rounds}: reward {m['reward_mean']:.3f} "
+                f"(best {m['reward_best']:.3f}, "
+                f"worst {m['reward_worst']:.3f}), {m['pairs']} pairs, "
+                f"train acc {m['train_accuracy'] or 0:.2f}, "
+                f"held-out {m.get('heldout_accuracy', 0):.3f}, publish {m['publish_seconds']:.2f}s, "
+                f"{m['gen_tokens_per_s']:.0f} tok/s",
+                flush=True,
+            )
+
+        final = store.root / "final"
+        trainers.save(str(final), start_policy)
+    finally:
+        for role in (pool, scorers, trainers):
+            if role is not None:
+                role.shutdown()
+        remove_placement_group(group)
     print(f"[online] final policy: {final}", flush=True)
     return 0
 

@@ -172,6 +172,7 @@ class OnlineConfig(Section):
     refresh_reference: bool = False
     checkpoint_every_rounds: int = Field(1, ge=1)
     placement: Literal["colocate", "separate"] = "colocate"
+    max_round_retries: int = Field(2, ge=0, description="a failed round is redone from its start this often")
     eval_items: int = Field(200, ge=0, description="held-out MC items scored after every round")
 
 

@@ -2,18 +2,21 @@
 
 A round is complete when its line is in `online/metrics.jsonl`; that line is written last, after the
 round's files and the policy it produced, so a crash anywhere before it means the round is redone
-from its start and nothing completed is ever regenerated or rewritten.
+from its start and nothing completed is ever regenerated or rewritten. The policy a round produces is
+staged in `online/policy.next` and only replaces `online/policy` once the round commits, so `policy`
+always holds the weights of the last completed round (what a redone round must start from).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from pathlib import Path
 from typing import Any
 
-from ultramedical.io import append_jsonl, atomic_write_jsonl
+from ultramedical.io import append_jsonl, atomic_write_json, atomic_write_jsonl
 
 
 class RoundStore:
@@ -28,6 +31,32 @@ class RoundStore:
     def policy_dir(self) -> Path:
         """The policy after the latest completed round (what --resume starts the engines from)."""
         return self.root / "policy"
+
+    @property
+    def staged_policy_dir(self) -> Path:
+        """Where a round saves its policy before it commits; `commit` promotes it to `policy_dir`."""
+        return self.root / "policy.next"
+
+    def mark_staged_policy(self, round_index: int) -> None:
+        """Record that the staged policy is complete and belongs to this round."""
+        atomic_write_json(self.staged_policy_dir / "round.json", {"round": round_index})
+
+    def _staged_round(self) -> int | None:
+        try:
+            return json.loads((self.staged_policy_dir / "round.json").read_text())["round"]
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            return None
+
+    def _promote_staged_policy(self) -> None:
+        """Make the staged policy `policy_dir` if its round is the last completed one."""
+        if self._staged_round() != self.last_completed():
+            return
+        old = self.root / ".policy.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if self.policy_dir.exists():
+            os.replace(self.policy_dir, old)
+        os.replace(self.staged_policy_dir, self.policy_dir)
+        shutil.rmtree(old, ignore_errors=True)
 
     def completed(self) -> list[dict[str, Any]]:
         if not self.metrics_path.exists():
@@ -44,7 +73,10 @@ class RoundStore:
         return max((row["round"] for row in self.completed()), default=0)
 
     def discard_incomplete(self) -> list[int]:
-        """Remove the files of rounds that started but never completed."""
+        """Remove the files of rounds that started but never completed (and their staged policy); finish
+        the promotion of a committed round's policy that a crash cut short."""
+        self._promote_staged_policy()
+        shutil.rmtree(self.staged_policy_dir, ignore_errors=True)
         last = self.last_completed()
         removed = []
         for path in self.root.glob("round-*"):
@@ -86,6 +118,7 @@ class RoundStore:
 
     def commit(self, metrics: dict[str, Any]) -> None:
         append_jsonl(self.metrics_path, metrics)
+        self._promote_staged_policy()
 
 
 def round_prompts(pool_size: int, round_index: int, per_round: int, seed: int) -> list[int]:
