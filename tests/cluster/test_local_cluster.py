@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
+from tiny_support import REPO_ROOT
 
 from ultramedical.models.loading import load_policy
 from ultramedical.rundir import is_complete_model

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import ray
 import yaml
-from conftest import REPO_ROOT
+from tiny_support import REPO_ROOT
 
 import jobs.iterative_dpo as iterative_dpo
 from actors.trainer_group import TrainerGroup

@@ -8,7 +8,7 @@ import time
 import pytest
 import ray
 import torch
-from conftest import tiny_config
+from tiny_support import tiny_config
 
 from actors.generation import GenerationPool
 from actors.trainer_group import TrainerGroup

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import REPO_ROOT
+from tiny_support import REPO_ROOT
 
 from jobs.iterative_dpo import main as iterate
 from ultramedical.models.loading import load_policy

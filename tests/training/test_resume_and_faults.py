@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config
 from safetensors.torch import load_file
+from tiny_support import tiny_config
 
 from ultramedical.data.loading import DataError
 from ultramedical.models.loading import load_policy

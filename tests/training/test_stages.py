@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config
 from safetensors.torch import load_file
+from tiny_support import tiny_config
 
 from ultramedical.models.loading import load_policy, load_reward_model, load_tokenizer
 from ultramedical.rundir import RunDir
