@@ -18,6 +18,7 @@ lint: setup
 	.venv/bin/ruff check .
 
 bench: setup
+	$(PY) -m pip install -q -e ".[bench]"  # TRL, the baseline: an extra the project itself never needs
 	$(PY) -m ultramedical.cli bench
 
 clean:

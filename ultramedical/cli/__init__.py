@@ -14,7 +14,7 @@ from ultramedical.config import ConfigError
 from ultramedical.data.loading import DataError
 from ultramedical.data.sources import SourceError
 
-COMMAND_MODULES = ("data", "models", "train", "online", "eval", "serve", "annotate", "report")
+COMMAND_MODULES = ("data", "models", "train", "online", "eval", "serve", "annotate", "report", "bench")
 DEFAULT_CONFIG = "configs/tiny-cpu.yaml"
 
 

@@ -1,0 +1,114 @@
+"""Getting trained weights to the generator: in memory through the Ray object store vs through disk.
+
+Ours: `TrainerGroup.publish()` (ZeRO-aware gather on rank 0, one `ray.put`) followed by
+`GenerationPool.install_weights(ref)` (every engine loads the state dict in place), timed together.
+Baseline, the checkpoint round trip of RLHFlow / OpenRLHF-style iterative recipes: save the HF checkpoint
+(`TrainerGroup.save`), start a new vLLM engine actor from it (our engine settings) and wait until it has
+served its first request (one prompt, one token).
+Both sides move the same model (the `small` policy held by the trainer group); the parameter count of
+what each side moved is checked.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from actors.generation import GenerationEngine, GenerationPool
+from actors.trainer_group import TrainerGroup
+from bench.common import Result, compared, parameter_count, require_equal
+from ultramedical.config import GenerationConfig
+from ultramedical.generation.engine import Sampling
+
+BASELINE = "disk: save HF checkpoint + start a new vLLM engine until it serves its first request"
+
+
+def publish_in_memory(
+    trainers: TrainerGroup, pool: GenerationPool
+) -> tuple[float, ray.ObjectRef, dict[str, float]]:
+    """Seconds for publish + install, the weights' reference, and the phases' split."""
+    start = time.perf_counter()
+    weights = trainers.publish()
+    published = time.perf_counter()
+    slowest_install = pool.install_weights(weights)
+    end = time.perf_counter()
+    phases = {
+        "publish_s": published - start,
+        "install_s": end - published,
+        "engine_load_s": slowest_install,  # inside the engine actor: reload_weights + cache reset
+    }
+    return end - start, weights, phases
+
+
+def publish_through_disk(
+    trainers: TrainerGroup, gen: GenerationConfig, directory: Path, tokenizer_from: str, item: dict[str, Any]
+) -> tuple[float, dict[str, float]]:
+    """Seconds from the start of the save to the first served request, and the phases' split."""
+    if directory.exists():
+        shutil.rmtree(directory)
+    start = time.perf_counter()
+    trainers.save(str(directory), tokenizer_from)
+    saved = time.perf_counter()
+    engine = GenerationEngine.options(num_cpus=gen.cpus_per_engine, max_restarts=0).remote(
+        str(directory), gen.model_dump(), 0
+    )
+    try:
+        ray.get(engine.ready.remote())
+        started = time.perf_counter()
+        summary, _ = engine.generate.remote([item], Sampling(n=1, max_tokens=1, seed=0))
+        served = ray.get(summary)
+        end = time.perf_counter()
+    finally:
+        ray.kill(engine)
+    require_equal("disk path: tokens served by the new engine", served["tokens"], 1)
+    phases = {"save_s": saved - start, "engine_start_s": started - saved, "first_request_s": end - started}
+    return end - start, phases
+
+
+def run(
+    trainers: TrainerGroup,
+    pool: GenerationPool,
+    gen: GenerationConfig,
+    policy: str,
+    params: int,
+    item: dict[str, Any],
+    scratch: Path,
+    reps: int,
+) -> Result:
+    # Warm-up, untimed: the first gather and the first install allocate buffers once.
+    _, weights, _ = publish_in_memory(trainers, pool)
+    published = ray.get(weights)
+    require_equal("in-memory path: parameters published", sum(t.numel() for t in published.values()), params)
+    state_bytes = sum(t.numel() * t.element_size() for t in published.values())
+    del published, weights
+
+    ours: list[float] = []
+    disk: list[float] = []
+    phases: list[dict[str, float]] = []
+    ours_phases: list[dict[str, float]] = []
+    for rep in range(reps):
+        seconds, _, split = publish_in_memory(trainers, pool)
+        ours.append(seconds)
+        ours_phases.append({k: round(v, 3) for k, v in split.items()})
+        seconds, split = publish_through_disk(trainers, gen, scratch / f"checkpoint-{rep}", policy, item)
+        disk.append(seconds)
+        phases.append({k: round(v, 3) for k, v in split.items()})
+    saved = scratch / f"checkpoint-{reps - 1}"
+    require_equal("disk path: parameters saved", parameter_count(saved), params)
+    shutil.rmtree(scratch, ignore_errors=True)
+    result = compared("weight_publish", "s", BASELINE, ours, disk)
+    result.runs |= {
+        "model": "small",
+        "params": params,
+        "state_dict_bytes": state_bytes,
+        "trainer_workers": len(trainers.workers),
+        "engines": len(pool.engines),
+        "ours_phases": ours_phases,
+        "baseline_phases": phases,
+        "target_ratio": 100,
+    }
+    return result
