@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ultramedical.data.sample import binarize as shared_binarize
 from ultramedical.data.sources import BadRow, read_rows
+from ultramedical.io import atomic_write_json, atomic_write_jsonl
 
 LABEL_TYPE = "llm_judge"  # provenance of the pairs: scored and ranked by the configured judge
 
@@ -60,29 +58,12 @@ def binarize(annotation: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     return {**pair, "label_type": LABEL_TYPE}
 
 
-def _atomic_write(path: Path, chunks: Iterable[str]) -> None:
-    """Write to a temp file in the same directory, fsync, then os.replace: readers see old or new, whole."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_jsonl_atomic(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
-    _atomic_write(Path(path), (json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    atomic_write_jsonl(path, rows)
 
 
 def write_json_atomic(path: str | Path, value: Any) -> None:
-    _atomic_write(Path(path), [json.dumps(value, indent=2, ensure_ascii=False) + "\n"])
+    atomic_write_json(path, value)
 
 
 def load_records(source: str | Path) -> list[dict[str, Any]]:
