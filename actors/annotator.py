@@ -10,7 +10,8 @@ from ultramedical.annotate.pipeline import annotate_shard
 from ultramedical.config import AnnotateConfig
 
 
-@ray.remote
+# A shard whose process dies is re-run once on a restarted actor; the request cache makes that cheap.
+@ray.remote(max_restarts=1, max_task_retries=1)
 class AnnotatorActor:
     """One shard per call; the request cache (SQLite) is shared with the other actors through the file."""
 

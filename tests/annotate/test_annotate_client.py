@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import socket
 import sqlite3
 import subprocess
@@ -113,6 +114,31 @@ def test_cache_survives_a_crash_mid_write(tmp_path: Path) -> None:
     assert reopened.get("kept") == {"texts": ["a"]} and reopened.get("lost") is None and len(reopened) == 1
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _open_and_write(path: str, key: str, barrier: object) -> None:
+    barrier.wait()  # type: ignore[attr-defined]
+    cache = RequestCache(path)
+    cache.put(key, {"texts": [key]})
+    cache.close()
+
+
+def test_processes_creating_the_cache_at_once_all_succeed(tmp_path: Path) -> None:
+    # Ray shards open a new cache file together; switching it to WAL used to fail some of them with
+    # "database is locked" (the busy timeout does not cover it). Many rounds: the race is timing-bound.
+    context = multiprocessing.get_context("fork")
+    for round_index in range(40):
+        path = str(tmp_path / f"cache{round_index}.sqlite")
+        barrier = context.Barrier(4)
+        processes = [context.Process(target=_open_and_write, args=(path, f"k{i}", barrier)) for i in range(4)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(60)
+        assert [p.exitcode for p in processes] == [0, 0, 0, 0]
+        cache = RequestCache(path)
+        assert sorted(cache.get(f"k{i}")["texts"][0] for i in range(4)) == ["k0", "k1", "k2", "k3"]
+        cache.close()
 
 
 def test_concurrency_limit_is_respected() -> None:

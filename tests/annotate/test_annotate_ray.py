@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ ray = pytest.importorskip("ray")
 def test_fan_out_with_two_workers(
     ray_cluster: None, server: FakeOpenAIServer, config: AnnotateConfig, tmp_path: Path
 ) -> None:
-    started = time.monotonic()
     prompts = [
         instruction(f"q{i}", f"Question {i}: which electrolyte disturbance causes peaked T waves?")
         for i in range(10)
@@ -27,7 +25,8 @@ def test_fan_out_with_two_workers(
     cache = tmp_path / "cache.sqlite"
     summary = annotate(prompts, config.model_copy(update={"workers": 2}), tmp_path / "ray", cache_path=cache)
     assert ray.is_initialized()  # the pipeline leaves a cluster it did not start running
-    assert (summary.annotated, summary.failures, summary.pairs, summary.workers) == (9, 1, 9, 2)
+    failures = (tmp_path / "ray" / "failures.jsonl").read_text()
+    assert (summary.annotated, summary.failures, summary.pairs, summary.workers) == (9, 1, 9, 2), failures
     assert server.requests == 10 * 4 and summary.requests == 40
     assert summary.prompt_tokens == server.prompt_tokens
     # Both shards' concurrency shares together stay within the run's limit.
@@ -42,4 +41,3 @@ def test_fan_out_with_two_workers(
     assert server.requests == 40 and in_process.cache_hits == 40
     for name in ("annotations.jsonl", "pairs.jsonl", "failures.jsonl"):
         assert (tmp_path / "ray" / name).read_text() == (tmp_path / "local" / name).read_text()
-    assert time.monotonic() - started < 40

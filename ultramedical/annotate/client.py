@@ -102,6 +102,9 @@ def cost_usd(endpoint: EndpointModel, prompt_tokens: int, completion_tokens: int
     )
 
 
+_SETUP_ATTEMPTS = 50
+
+
 class RequestCache:
     """SQLite key-value store of responses. Safe across threads and across processes (Ray shards)."""
 
@@ -112,12 +115,21 @@ class RequestCache:
         # One connection per process, serialised by a lock; the busy timeout lets other processes wait
         # for the write lock instead of failing.
         self._conn = sqlite3.connect(str(self.path), timeout=60, check_same_thread=False)
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-            )
-            self._conn.commit()
+        # Switching a new file to WAL takes a lock that the busy timeout does not wait for: processes
+        # creating the cache at the same moment (Ray shards) get "database is locked" and try again.
+        for attempt in range(_SETUP_ATTEMPTS):
+            try:
+                with self._lock:
+                    self._conn.execute("PRAGMA journal_mode=WAL")
+                    self._conn.execute(
+                        "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                    )
+                    self._conn.commit()
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == _SETUP_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
