@@ -12,7 +12,7 @@ demo: setup
 	$(PY) -m jobs.demo --config $(CONFIG)
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=20 tests
 
 lint: setup
 	.venv/bin/ruff check .

@@ -25,33 +25,26 @@ def metric_lines(run: RunDir, stage: str) -> list[dict]:
     return [json.loads(line) for line in run.metrics(stage).read_text().splitlines()]
 
 
-@pytest.mark.parametrize(
-    ("stage", "lr", "keys"),
-    [
-        ("sft", 3e-3, {"loss", "label_tokens"}),
-        ("rm", 1e-3, {"loss", "accuracy", "margin", "reward_mean"}),
-        (
-            "dpo",
-            1e-3,
-            {
-                "rewards/chosen",
-                "rewards/rejected",
-                "rewards/accuracies",
-                "rewards/margins",
-                "logps/chosen",
-                "logps/rejected",
-            },
-        ),
-        ("kto", 1e-3, {"kl", "rewards/chosen", "rewards/rejected"}),
-    ],
-)
-def test_stage_trains_every_parameter(ray_cluster, artifacts, tmp_path, stage, lr, keys):
-    config = tiny_config(artifacts, tmp_path, **{f"{stage}.lr": lr, f"{stage}.max_steps": 3})
-    final = run_stage(config, stage)
-    run = RunDir.of(config.runs_root, config.name)
-    assert final == run.final(stage)
+METRIC_KEYS = {
+    "sft": {"loss", "label_tokens"},
+    "rm": {"loss", "accuracy", "margin", "reward_mean"},
+    "dpo": {
+        "rewards/chosen",
+        "rewards/rejected",
+        "rewards/accuracies",
+        "rewards/margins",
+        "logps/chosen",
+        "logps/rejected",
+    },
+    "kto": {"kl", "rewards/chosen", "rewards/rejected"},
+}
 
-    initial = weights(artifacts / "tiny" / "policy")
+
+def assert_stage_output(init: Path, run: RunDir, stage: str, steps: int) -> None:
+    """Every parameter moved away from `init`, one metrics line per step with the stage's keys, and a
+    loadable HF model."""
+    final = run.final(stage)
+    initial = weights(init)
     trained = weights(final)
     shared = [name for name in trained if name in initial]
     assert len(shared) >= len(initial) - 1  # the reward model swaps lm_head for its score head
@@ -59,8 +52,9 @@ def test_stage_trains_every_parameter(ray_cluster, artifacts, tmp_path, stage, l
     assert unchanged == []
 
     lines = metric_lines(run, stage)
-    assert [line["step"] for line in lines] == [1, 2, 3]
-    assert keys <= set(lines[-1]) and all(torch.isfinite(torch.tensor(line["loss"])) for line in lines)
+    assert [line["step"] for line in lines] == list(range(1, steps + 1))
+    assert METRIC_KEYS[stage] <= set(lines[-1])
+    assert all(torch.isfinite(torch.tensor(line["loss"])) for line in lines)
     stats = json.loads((run.stage(stage) / "data_stats.json").read_text())
     assert stats["examples"] > 0 and stats["skipped_invalid"] == 0
 
@@ -70,26 +64,34 @@ def test_stage_trains_every_parameter(ray_cluster, artifacts, tmp_path, stage, l
     assert sum(p.numel() for p in model.parameters()) > 1_000_000
 
 
+@pytest.mark.parametrize("stage", ["rm", "kto"])
+def test_stage_trains_every_parameter(ray_cluster, artifacts, tmp_path, stage):
+    config = tiny_config(artifacts, tmp_path, **{f"{stage}.lr": 1e-3, f"{stage}.max_steps": 3})
+    final = run_stage(config, stage)
+    run = RunDir.of(config.runs_root, config.name)
+    assert final == run.final(stage)
+    assert_stage_output(artifacts / "tiny" / "policy", run, stage, steps=3)
+
+
 def test_sft_loss_falls_and_dpo_prefers_chosen(ray_cluster, artifacts, tmp_path):
+    """SFT then DPO from its model, in one run directory: the two stages every other stage builds on."""
     config = tiny_config(
         artifacts, tmp_path, **{"sft.lr": 3e-3, "sft.max_steps": 24, "dpo.lr": 2e-3, "dpo.epochs": 3}
     )
     run_stage(config, "sft")
     run = RunDir.of(config.runs_root, config.name)
+    assert_stage_output(artifacts / "tiny" / "policy", run, "sft", steps=24)
     losses = [line["loss"] for line in metric_lines(run, "sft")]
     early, late = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
     assert late < early - 1.0  # nats per token: from ~8 (uniform over 4k tokens) towards the corpus
+    # A finished stage is never overwritten by accident.
+    with pytest.raises(RunExistsError, match="--resume"):
+        run_stage(config, "sft")
 
     run_stage(config, "dpo")  # starts from the SFT model of the same run
     assert json.loads((run.stage("dpo") / "data_stats.json").read_text())["init_model"] == str(
         run.final("sft")
     )
     accuracies = [line["rewards/accuracies"] for line in metric_lines(run, "dpo")]
-    assert sum(accuracies[-6:]) / 6 > 0.5
-
-
-def test_existing_stage_needs_resume_or_overwrite(ray_cluster, artifacts, tmp_path):
-    config = tiny_config(artifacts, tmp_path, **{"sft.max_steps": 2})
-    run_stage(config, "sft")
-    with pytest.raises(RunExistsError, match="--resume"):
-        run_stage(config, "sft")
+    assert_stage_output(run.final("sft"), run, "dpo", steps=len(accuracies))
+    assert len(accuracies) >= 6 and sum(accuracies[-6:]) / 6 > 0.5
