@@ -1,7 +1,7 @@
-"""Faults in the middle of an online round, on the tiny model: a trainer worker killed while it trains
-(the controller redoes the round with a new trainer group) and the controller process SIGKILLed (a
-second invocation with --resume redoes the round). Either way the run finishes with every prompt of
-every round answered once, no pair lost or repeated, each round committed once, and loadable models."""
+"""The online controller process SIGKILLed mid-round, on the tiny model: a second invocation with --resume
+redoes the round, and the run finishes with every prompt of every round answered once, no pair lost or
+repeated, each round committed once, and loadable models. (A trainer worker lost mid-round is in
+test_iterate.py.)"""
 
 from __future__ import annotations
 
@@ -12,148 +12,19 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
-import ray
-import yaml
+from online_support import assert_run_is_whole, online_arguments
 from tiny_support import REPO_ROOT
 
-import jobs.iterative_dpo as iterative_dpo
-from actors.trainer_group import TrainerGroup
-from ultramedical.data.loading import load_records
-from ultramedical.online.rounds import RoundStore, round_prompts
-from ultramedical.rundir import is_complete_model
+from ultramedical.online.rounds import RoundStore
 
 pytestmark = pytest.mark.slow
 
-ROUNDS, PROMPTS, K = 2, 8, 2
+ROUNDS = 2
 RUN_TIMEOUT_S = 420  # one controller invocation, engine start-up included, on a busy 2-core box
-
-
-def arguments(artifacts: Path, run_dir: Path) -> list[str]:
-    data = artifacts / "data"
-    return [
-        "--config",
-        str(REPO_ROOT / "configs" / "tiny-cpu.yaml"),
-        "--rounds",
-        str(ROUNDS),
-        "--run-dir",
-        str(run_dir),
-        "--policy",
-        str(artifacts / "tiny" / "policy"),
-        "--reward-model",
-        str(artifacts / "tiny" / "reward"),
-        "--data.prompts",
-        json.dumps({"path": str(data / "instructions.jsonl")}),
-        "--data.eval_benchmarks",
-        json.dumps({"medqa": {"path": str(data / "test" / "medqa.jsonl")}}),
-        "--online.prompts_per_round",
-        str(PROMPTS),
-        "--online.completions_per_prompt",
-        str(K),
-        "--online.eval_items",
-        "4",
-        "--generation.max_tokens",
-        "32",
-        "--dpo.lr",
-        "1e-3",
-        "--trainer.micro_batch_size",
-        "2",
-        "--generation.cpus_per_engine",
-        "0.5",
-        "--reward.cpus_per_scorer",
-        "0.5",
-        "--trainer.cpus_per_worker",
-        "0.5",
-    ]
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def assert_run_is_whole(artifacts: Path, run_dir: Path) -> None:
-    """Each round committed once, its prompts answered once, its pairs neither lost nor repeated, and
-    every model directory loads."""
-    from transformers import AutoModelForCausalLM
-
-    store = RoundStore(run_dir)
-    rows = read_jsonl(store.metrics_path)
-    assert [row["round"] for row in rows] == list(range(1, ROUNDS + 1))
-
-    seed = yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["seed"]
-    records = load_records(artifacts / "data" / "instructions.jsonl", "instruction").records
-    for row in rows:
-        k = row["round"]
-        expected = [records[i].id for i in round_prompts(len(records), k, PROMPTS, seed)]
-        answered = read_jsonl(store.round_dir(k) / "completions.jsonl")
-        assert sorted(item["prompt_id"] for item in answered) == sorted(expected)
-        assert all(len(item["completions"]) == K == len(item["rewards"]) for item in answered)
-        pairs = [pair["prompt_id"] for pair in read_jsonl(store.round_dir(k) / "pairs.jsonl")]
-        assert len(pairs) == len(set(pairs)) == row["pairs"] > 0
-        assert set(pairs) <= set(expected)
-
-    assert sorted(p.name for p in run_dir.glob("round-*")) == [f"round-{k}" for k in range(1, ROUNDS + 1)]
-    assert not store.staged_policy_dir.exists()
-    assert json.loads((store.policy_dir / "round.json").read_text()) == {"round": ROUNDS}
-    models = [store.policy_dir, run_dir / "final", *(run_dir / f"checkpoint-round-{k}" for k in (1, 2))]
-    for directory in models:
-        assert is_complete_model(directory), directory
-        assert AutoModelForCausalLM.from_pretrained(directory).num_parameters() > 1_000_000
-
-
-# -- a trainer worker killed during `train` ------------------------------------------------------------
-
-
-class TrainerGroupLosingRankOne(TrainerGroup):
-    """The first round-1 `train` call loses rank 1 (ray.kill) while the group is training."""
-
-    kills: list[bool] = []  # per kill: whether `train` was still in flight when it landed
-    KILL_AFTER_S = 0.1
-
-    def train(self, round_index: int, items: ray.ObjectRef) -> dict:
-        if round_index != 1 or self.kills:
-            return super().train(round_index, items)
-        training = threading.Event()
-        training.set()
-
-        def kill() -> None:
-            time.sleep(self.KILL_AFTER_S)
-            self.kills.append(training.is_set())
-            ray.kill(self.workers[1], no_restart=False)  # no restarts configured: the actor is gone
-
-        killer = threading.Thread(target=kill)
-        killer.start()
-        try:
-            return super().train(round_index, items)
-        finally:
-            training.clear()
-            killer.join()
-
-
-def test_trainer_worker_killed_mid_round_round_is_redone(
-    ray_cluster, artifacts, tmp_path, monkeypatch, capsys
-):
-    monkeypatch.setattr(iterative_dpo, "TrainerGroup", TrainerGroupLosingRankOne)
-    monkeypatch.setattr(TrainerGroupLosingRankOne, "kills", [])
-    run_dir = tmp_path / "online"
-
-    assert iterative_dpo.main(arguments(artifacts, run_dir)) == 0
-
-    assert TrainerGroupLosingRankOne.kills == [True]
-    out = capsys.readouterr().out
-    assert "[online] round 1 failed" in out and "redoing it (1/2)" in out
-    assert "round 2 failed" not in out
-    assert_run_is_whole(artifacts, run_dir)
-    # Only the redone round's training reached the log: one set of round-1 steps.
-    steps = [(line["round"], line["step"]) for line in read_jsonl(run_dir / "train_metrics.jsonl")]
-    assert len(steps) == len(set(steps)) and {k for k, _ in steps} == {1, 2}
-
-
-# -- the controller process SIGKILLed mid-round ----------------------------------------------------------
 
 
 def processes_in_session(session_id: int) -> list[int]:
@@ -189,7 +60,8 @@ def start_controller(
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": str(ray_tmp)}
     with log.open("w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "jobs.iterative_dpo", *arguments(artifacts, run_dir), *extra],
+            [sys.executable, "-m", "jobs.iterative_dpo", *online_arguments(artifacts, run_dir, ROUNDS)]
+            + list(extra),
             cwd=REPO_ROOT,
             env=env,
             stdout=out,
@@ -234,7 +106,7 @@ def test_controller_killed_mid_round_resume_finishes(artifacts, tmp_path, ray_tm
         kill_session(resumed.pid)
     log = (tmp_path / "resume.log").read_text()
     assert "[online] redoing interrupted round(s) [2]" in log
-    assert_run_is_whole(artifacts, run_dir)
+    assert_run_is_whole(artifacts, run_dir, ROUNDS)
 
 
 def test_policy_of_an_uncommitted_round_never_becomes_the_resume_point(tmp_path):

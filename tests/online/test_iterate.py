@@ -1,13 +1,17 @@
-"""The online controller end to end on the tiny model, and --resume after completed rounds."""
+"""The online controller end to end on the tiny model: a trainer worker lost mid-round (the round is
+redone with a new trainer group), rounds persisted, --resume after completed rounds, and the report."""
 
 from __future__ import annotations
 
-import json
+import threading
+import time
 
 import pytest
-from tiny_support import REPO_ROOT
+import ray
+from online_support import PROMPTS, assert_run_is_whole, online_arguments, read_jsonl
 
-from jobs.iterative_dpo import main as iterate
+import jobs.iterative_dpo as iterative_dpo
+from actors.trainer_group import TrainerGroup
 from ultramedical.models.loading import load_policy
 from ultramedical.online.rounds import RoundStore
 from ultramedical.reporting import write_report
@@ -32,67 +36,63 @@ ROUND_KEYS = {
 }
 
 
-def arguments(artifacts, run_dir, rounds):
-    data = artifacts / "data"
-    return [
-        "--config",
-        str(REPO_ROOT / "configs" / "tiny-cpu.yaml"),
-        "--rounds",
-        str(rounds),
-        "--run-dir",
-        str(run_dir),
-        "--policy",
-        str(artifacts / "tiny" / "policy"),
-        "--reward-model",
-        str(artifacts / "tiny" / "reward"),
-        "--data.prompts",
-        json.dumps({"path": str(data / "instructions.jsonl")}),
-        "--data.eval_benchmarks",
-        json.dumps({"medqa": {"path": str(data / "test" / "medqa.jsonl")}}),
-        "--online.prompts_per_round",
-        "8",
-        "--online.completions_per_prompt",
-        "2",
-        "--online.eval_items",
-        "16",
-        "--generation.max_tokens",
-        "32",
-        "--dpo.lr",
-        "1e-3",
-        "--trainer.micro_batch_size",
-        "2",
-        "--generation.cpus_per_engine",
-        "0.5",
-        "--reward.cpus_per_scorer",
-        "0.5",
-        "--trainer.cpus_per_worker",
-        "0.5",
-    ]
+class TrainerGroupLosingRankOne(TrainerGroup):
+    """The first round-1 `train` call loses rank 1 (ray.kill) while the group is training."""
+
+    kills: list[bool] = []  # per kill: whether `train` was still in flight when it landed
+    KILL_AFTER_S = 0.1
+
+    def train(self, round_index: int, items: ray.ObjectRef) -> dict:
+        if round_index != 1 or self.kills:
+            return super().train(round_index, items)
+        training = threading.Event()
+        training.set()
+
+        def kill() -> None:
+            time.sleep(self.KILL_AFTER_S)
+            self.kills.append(training.is_set())
+            ray.kill(self.workers[1], no_restart=False)  # no restarts configured: the actor is gone
+
+        killer = threading.Thread(target=kill)
+        killer.start()
+        try:
+            return super().train(round_index, items)
+        finally:
+            training.clear()
+            killer.join()
 
 
-def test_rounds_persist_and_resume_continues(ray_cluster, artifacts, tmp_path):
+def test_lost_trainer_round_is_redone_then_resume_continues(
+    ray_cluster, artifacts, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(iterative_dpo, "TrainerGroup", TrainerGroupLosingRankOne)
+    monkeypatch.setattr(TrainerGroupLosingRankOne, "kills", [])
     run_dir = tmp_path / "run" / "online"
-    assert iterate(arguments(artifacts, run_dir, 2)) == 0
-    store = RoundStore(run_dir)
-    rows = store.completed()
-    assert [row["round"] for row in rows] == [1, 2]
-    assert ROUND_KEYS <= set(rows[0])
-    first_round = (run_dir / "round-1" / "completions.jsonl").read_bytes()
-    completions = [json.loads(line) for line in first_round.decode().splitlines()]
-    assert len(completions) == 8 and len({c["prompt_id"] for c in completions}) == 8
-    assert all(len(c["completions"]) == 2 == len(c["rewards"]) for c in completions)
-    pairs = [json.loads(line) for line in (run_dir / "round-1" / "pairs.jsonl").read_text().splitlines()]
-    assert len(pairs) == rows[0]["pairs"] and all(p["chosen_reward"] > p["rejected_reward"] for p in pairs)
 
+    assert iterative_dpo.main(online_arguments(artifacts, run_dir, 2)) == 0
+
+    assert TrainerGroupLosingRankOne.kills == [True]
+    out = capsys.readouterr().out
+    assert "[online] round 1 failed" in out and "redoing it (1/2)" in out
+    assert "round 2 failed" not in out
+    assert_run_is_whole(artifacts, run_dir, rounds=2)
+    # Only the redone round's training reached the log: one set of round-1 steps.
+    steps = [(line["round"], line["step"]) for line in read_jsonl(run_dir / "train_metrics.jsonl")]
+    assert len(steps) == len(set(steps)) and {k for k, _ in steps} == {1, 2}
+    store = RoundStore(run_dir)
+    assert ROUND_KEYS <= set(store.completed()[0])
+    first_round = (run_dir / "round-1" / "completions.jsonl").read_bytes()
+
+    # A finished run is extended only on purpose; the debris of an interrupted round 3 is redone.
     with pytest.raises(SystemExit, match="--resume"):
-        iterate(arguments(artifacts, run_dir, 3))
-    (run_dir / "round-3").mkdir()  # debris of an interrupted round 3: redone from its start
+        iterative_dpo.main(online_arguments(artifacts, run_dir, 3))
+    (run_dir / "round-3").mkdir()
     (run_dir / "round-3" / "completions.jsonl").write_text("half a line")
-    assert iterate([*arguments(artifacts, run_dir, 3), "--resume"]) == 0
+    assert iterative_dpo.main([*online_arguments(artifacts, run_dir, 3), "--resume"]) == 0
     assert [row["round"] for row in store.completed()] == [1, 2, 3]
     assert (run_dir / "round-1" / "completions.jsonl").read_bytes() == first_round
-    third = (run_dir / "round-3" / "completions.jsonl").read_text().splitlines()
-    assert len(third) == 8 and json.loads(third[0])["prompt_id"]
+    third = read_jsonl(run_dir / "round-3" / "completions.jsonl")
+    assert len(third) == PROMPTS and third[0]["prompt_id"]
     assert load_policy(run_dir / "final") is not None
 
     # The report of this finished run shows its rounds: the per-round table and the reward figures.
