@@ -8,7 +8,6 @@ schema. A second test sends the same kind of traffic without the token: always a
 
 from __future__ import annotations
 
-import socket
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance, status_code_conformance
+from serving_support import reward_service
 
 pytestmark = pytest.mark.slow
 
@@ -49,39 +49,10 @@ RELAXED_CHECKS = [positive_data_acceptance]
 SEEN: Counter[str] = Counter()  # status codes answered to the authenticated fuzz, printed at the end
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def service_url(ray_cluster: None, artifacts: Any) -> Iterator[str]:
-    from ray import serve
-
-    from actors.reward_service import build_app
-    from ultramedical.config import config_from_dict
-    from ultramedical.serving.api import TOKEN_ENV
-
-    model = str((artifacts / "tiny" / "reward").resolve())
-    port = _free_port()
-    overrides = {
-        "serve.cpus_per_replica": 0.5,
-        "serve.max_body_bytes": 20_000,
-        "serve.max_item_chars": 2_000,
-        "serve.max_items": 16,
-        "serve.max_batch_size": 8,
-        "serve.batch_wait_timeout_s": 0.005,
-    }
-    config = config_from_dict({"model": {"policy": str(artifacts / "tiny" / "policy")}}, overrides)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(TOKEN_ENV, TOKEN)  # read by build_app, in this process
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
-        try:
-            serve.run(build_app(config, model), name="reward", route_prefix="/")
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            serve.shutdown()
+    with reward_service(artifacts, TOKEN) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,22 +15,11 @@ from typing import Any
 
 import pytest
 import requests
+from serving_support import ITEMS, serve_started, service_config
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ANSWER = {"role": "assistant", "content": "a"}
-ITEMS: list[dict[str, Any]] = [
-    {"prompt": "What is the first-line drug for absence epilepsy?", "response": "Ethosuximide."},
-    {
-        "messages": [
-            {"role": "system", "content": "You are a careful clinician."},
-            {"role": "user", "content": "Which vitamin deficiency causes scurvy?"},
-            {"role": "assistant", "content": "Vitamin C deficiency. So, the answer is B."},
-        ]
-    },
-    {"prompt": "Name a loop diuretic.", "response": ""},
-    {"prompt": "Is aspirin an anticoagulant?", "response": "No, it is an antiplatelet agent."},
-]
 
 
 def conversations(items: list[dict[str, Any]]) -> list[list[dict[str, str]]]:
@@ -51,12 +39,6 @@ class Service:
         return requests.post(
             self.url + path, json=body, headers=AUTH if headers is None else headers, timeout=60, **kw
         )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _perturbed_copy(src: Path, dst: Path) -> Path:
@@ -80,44 +62,31 @@ def service(
     from ray.serve import RunTarget
 
     from actors.reward_service import build_app
-    from ultramedical.config import config_from_dict
     from ultramedical.models.reward import RewardModel
-    from ultramedical.serving.api import TOKEN_ENV
 
     model = str((artifacts / "tiny" / "reward").resolve())
     other = str(_perturbed_copy(Path(model), tmp_path_factory.mktemp("rm2") / "reward").resolve())
     expected = {path: RewardModel(path).score(conversations(ITEMS)) for path in (model, other)}
-    port = _free_port()
-
-    def config(**serve_overrides: Any) -> Any:
-        base = {
-            "serve.cpus_per_replica": 0.5,
-            "serve.max_body_bytes": 20_000,
-            "serve.max_item_chars": 2_000,
-            "serve.max_items": 16,
-            "serve.max_batch_size": 8,
-            "serve.batch_wait_timeout_s": 0.05,
-        }
-        overrides = base | {f"serve.{k}": v for k, v in serve_overrides.items()}
-        return config_from_dict({"model": {"policy": str(artifacts / "tiny" / "policy")}}, overrides)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(TOKEN_ENV, TOKEN)  # read by build_app, in this process
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
-        try:
-            # Deliberately tiny capacity: one request at a time, one waiting, each held 1 s by the batcher.
-            tight = config(
-                max_ongoing_requests=1, max_queued_requests=1, batch_wait_timeout_s=1.0, max_batch_size=64
-            )
-            serve.run_many(  # both apps start in parallel
-                [
-                    RunTarget(build_app(config(), model), name="reward", route_prefix="/"),
-                    RunTarget(build_app(tight, model), name="tight", route_prefix="/tight"),
-                ]
-            )
-            yield Service(f"http://127.0.0.1:{port}", model, other, expected)
-        finally:
-            serve.shutdown()
+    with serve_started(TOKEN) as port:
+        # Deliberately tiny capacity: one request at a time, one waiting, each held 1 s by the batcher.
+        tight = service_config(
+            artifacts,
+            max_ongoing_requests=1,
+            max_queued_requests=1,
+            batch_wait_timeout_s=1.0,
+            max_batch_size=64,
+        )
+        serve.run_many(  # both apps start in parallel
+            [
+                RunTarget(
+                    build_app(service_config(artifacts, batch_wait_timeout_s=0.05), model),
+                    name="reward",
+                    route_prefix="/",
+                ),
+                RunTarget(build_app(tight, model), name="tight", route_prefix="/tight"),
+            ]
+        )
+        yield Service(f"http://127.0.0.1:{port}", model, other, expected)
 
 
 def test_rewards_equal_direct_scoring_in_order(service: Service) -> None:

@@ -8,7 +8,6 @@ The measured numbers (requests, req/s, replica RSS before and after) are printed
 from __future__ import annotations
 
 import math
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,24 +19,12 @@ from typing import Any
 import psutil
 import pytest
 import requests
+from serving_support import ITEMS, reward_service
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "soak-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-ITEMS: list[dict[str, Any]] = [
-    {"prompt": "What is the first-line drug for absence epilepsy?", "response": "Ethosuximide."},
-    {
-        "messages": [
-            {"role": "system", "content": "You are a careful clinician."},
-            {"role": "user", "content": "Which vitamin deficiency causes scurvy?"},
-            {"role": "assistant", "content": "Vitamin C deficiency. So, the answer is B."},
-        ]
-    },
-    {"prompt": "Name a loop diuretic.", "response": ""},
-    {"prompt": "Is aspirin an anticoagulant?", "response": "No, it is an antiplatelet agent."},
-]
-
 CLIENTS = 8
 WARMUP_REQUESTS = 100  # before the baseline: first batches of each shape, lazy imports, allocator pools
 SOAK_REQUESTS = 1_000  # ~20 req/s measured on 2 heavily shared cores (load average 16-55): ~75 s
@@ -59,39 +46,10 @@ class Service:
     port: int
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def service(ray_cluster: None, artifacts: Any) -> Iterator[Service]:
-    from ray import serve
-
-    from actors.reward_service import build_app
-    from ultramedical.config import config_from_dict
-    from ultramedical.serving.api import TOKEN_ENV
-
-    model = str((artifacts / "tiny" / "reward").resolve())
-    port = _free_port()
-    overrides = {
-        "serve.cpus_per_replica": 0.5,
-        "serve.max_body_bytes": 20_000,
-        "serve.max_item_chars": 2_000,
-        "serve.max_items": 16,
-        "serve.max_batch_size": 8,
-        "serve.batch_wait_timeout_s": 0.005,
-    }
-    config = config_from_dict({"model": {"policy": str(artifacts / "tiny" / "policy")}}, overrides)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(TOKEN_ENV, TOKEN)  # read by build_app, in this process
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
-        try:
-            serve.run(build_app(config, model), name="reward", route_prefix="/")
-            yield Service(f"http://127.0.0.1:{port}", port)
-        finally:
-            serve.shutdown()
+    with reward_service(artifacts, TOKEN) as url:
+        yield Service(url, int(url.rsplit(":", 1)[1]))
 
 
 def _picks(index: int) -> list[int]:
