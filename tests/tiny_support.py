@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,3 +30,29 @@ def tiny_config(artifacts: Path, runs_root: Path, **overrides: Any) -> Any:
         "trainer.log_every_steps": 1,
     }
     return load_config(REPO_ROOT / "configs" / "tiny-cpu.yaml", base | overrides)
+
+
+def processes_in_session(session_id: int) -> list[int]:
+    """Pids whose session is `session_id` (everything the controller started, Ray's daemons included)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session_id:  # after "pid (comm)": state, ppid, pgrp, session
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def kill_session(session_id: int, deadline_s: float = 60) -> None:
+    """SIGKILL every process of the session, until none is left (Ray daemons outlive their driver)."""
+    deadline = time.monotonic() + deadline_s
+    while pids := processes_in_session(session_id):
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        assert time.monotonic() < deadline, f"processes {pids} of session {session_id} would not die"
+        time.sleep(0.2)

@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tiny_support import REPO_ROOT
+from tiny_support import REPO_ROOT, kill_session
 
 from ultramedical.models.loading import load_policy
 from ultramedical.rundir import is_complete_model
@@ -59,30 +58,6 @@ def free_ports(count: int) -> list[int]:
     finally:
         for s in sockets:
             s.close()
-
-
-def processes_in_session(session_id: int) -> list[int]:
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == session_id:  # after "pid (comm)": state, ppid, pgrp, session
-            pids.append(int(stat.parent.name))
-    return pids
-
-
-def kill_session(session_id: int, deadline_s: float = 60) -> None:
-    deadline = time.monotonic() + deadline_s
-    while pids := processes_in_session(session_id):
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        assert time.monotonic() < deadline, f"processes {pids} of session {session_id} would not die"
-        time.sleep(0.2)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from online_support import assert_run_is_whole, online_arguments
-from tiny_support import REPO_ROOT
+from tiny_support import REPO_ROOT, kill_session
 
 from ultramedical.online.rounds import RoundStore
 
@@ -25,32 +25,6 @@ pytestmark = pytest.mark.slow
 
 ROUNDS = 2
 RUN_TIMEOUT_S = 420  # one controller invocation, engine start-up included, on a busy 2-core box
-
-
-def processes_in_session(session_id: int) -> list[int]:
-    """Pids whose session is `session_id` (everything the controller started, Ray's daemons included)."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == session_id:  # after "pid (comm)": state, ppid, pgrp, session
-            pids.append(int(stat.parent.name))
-    return pids
-
-
-def kill_session(session_id: int, deadline_s: float = 60) -> None:
-    """SIGKILL every process of the session, until none is left (Ray daemons outlive their driver)."""
-    deadline = time.monotonic() + deadline_s
-    while pids := processes_in_session(session_id):
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        assert time.monotonic() < deadline, f"processes {pids} of session {session_id} would not die"
-        time.sleep(0.2)
 
 
 def start_controller(
