@@ -1,0 +1,11 @@
+"""`ultramedical bench --only` lists the benchmark names without importing bench/ (absent from an
+installed package), so the list is written twice: the two must name the same benchmarks."""
+
+from __future__ import annotations
+
+from bench.suite import REPORT_ORDER, RUN_ORDER
+from ultramedical.cli.bench import NAMES
+
+
+def test_cli_offers_exactly_the_suites_benchmarks() -> None:
+    assert sorted(NAMES) == sorted(REPORT_ORDER) == sorted(RUN_ORDER)
