@@ -195,16 +195,26 @@ def test_annotations(corpus):
         assert all(x["score"] > y["score"] for x, y in zip(by_rank, by_rank[1:], strict=False))
         assert all(1 <= c["score"] <= 5 and c["evaluation"] for c in comps)
         models = {c["model"]: c for c in comps}
-        assert {"sample-expert", "sample-terse", "sample-wrong", "sample-evasive"} <= set(models)
-        assert by_rank[0]["model"] == "sample-expert" and models["sample-expert"]["score"] == 5
+        assert {"sample-terse", "sample-wrong", "sample-evasive"} <= set(models)
         assert 3 <= models["sample-terse"]["score"] <= 4
         assert 1 <= models["sample-wrong"]["score"] <= 2 and models["sample-evasive"]["score"] == 1
+        if "sample-expert" in models:
+            assert by_rank[0]["model"] == "sample-expert" and models["sample-expert"]["score"] == 5
         if "\n\nA. " in a["prompt"]:
+            assert by_rank[0]["model"] in ("sample-expert", "sample-concise")
             _, options = split_mcq(a["prompt"])
-            good = ANSWER_RE.search(models["sample-expert"]["text"]).group(1)
-            bad = ANSWER_RE.search(models["sample-wrong"]["text"]).group(1)
-            assert good in options and bad in options and good != bad
-            assert a["reference_answer"] == models["sample-expert"]["text"]
+            good = ANSWER_RE.search(models["sample-concise"]["text"]).group(1)
+            for bad_model in ("sample-wrong", "sample-fluent-wrong", "sample-verbose-wrong"):
+                bad = ANSWER_RE.search(models[bad_model]["text"]).group(1)
+                assert good in options and bad in options and good != bad
+            # a right answer can be the shorter one: length alone must not tell good from bad
+            concise, verbose = (models[m]["text"] for m in ("sample-concise", "sample-verbose-wrong"))
+            assert len(concise) < len(verbose)
+            if "sample-expert" in models:
+                assert ANSWER_RE.search(models["sample-expert"]["text"]).group(1) == good
+                assert a["reference_answer"] == models["sample-expert"]["text"]
+        else:
+            assert by_rank[0]["model"] == "sample-expert"
     assert sum("\n\nA. " in a["prompt"] for a in rows) > len(rows) / 2
 
 
@@ -220,11 +230,14 @@ def test_preferences_are_binarized_annotations(corpus):
         assert p["chosen"] != p["rejected"]
         meta = p["metadata"]
         assert meta["chosen"]["score"] > meta["rejected"]["score"]
-        assert meta["chosen"]["model"] == "sample-expert"
+        assert meta["chosen"]["model"] in ("sample-expert", "sample-concise")
         texts = {c["model"]: c["text"] for c in a["completions"]}
         assert p["rejected"][1]["content"] == texts[meta["rejected"]["model"]]
     rejected = Counter(p["metadata"]["rejected"]["model"] for p in corpus["rows"]["preferences"])
     assert len(rejected) >= 3
+    # the best answer is not always the same model's, so a reward model cannot learn one style as "good"
+    chosen = Counter(p["metadata"]["chosen"]["model"] for p in corpus["rows"]["preferences"])
+    assert min(chosen.values()) > len(corpus["rows"]["preferences"]) / 5
 
 
 def test_binarize_is_seeded_and_rejects_ties():

@@ -58,6 +58,9 @@ COUNTS = {
 }
 MULTI_TURN_RATE = 0.12  # of multiple-choice and open records, so about 10% of all records
 REWARD_LABELS = ("easy", "hard", "length")
+# Of multiple-choice annotations; when the best answer is always the same model's, a reward model learns
+# that model's style instead of what makes an answer right
+EXPERT_ANSWER_RATE = 0.5
 
 
 @dataclass(frozen=True)
@@ -129,9 +132,16 @@ _EVASIVE = (
      "Unhelpful and misleading: dismisses the question without answering it."),
 )
 _CONFIDENT = ("This is well established.", "Any standard textbook confirms this.", "There is no doubt here.")
+# Fluent single-claim answers: the test frames build the reward test's "hard" pairs, the train frames the
+# annotations' fluent-but-wrong completions, so a reward model must judge the claim, not the phrasing.
 _HARD_FRAMES = (
     "{claim}. Because this fits the question, option {letter} is the best choice.",
     "The relevant fact is that {lclaim}, which points to option {letter}.",
+)
+_FLUENT_FRAMES = (
+    "{claim}.",
+    "Recall that {lclaim}. That makes option {letter} the best fit.",
+    "{claim}, and the question turns on exactly this point, so option {letter} is right.",
 )
 _CONTEXTS: dict[str, dict[str, tuple[str, ...]]] = {
     "train": {
@@ -330,12 +340,40 @@ def _ranked(completions: list[dict[str, Any]], rng: random.Random) -> list[dict[
     return completions
 
 
-def _graded(fact: Fact, expert: str, terse: str, hedged: str, wrong: str, rng: random.Random) -> list[dict]:
+def _framed(mcq: MCQ, obj: str, letter: str, frame: str) -> str:
+    """One of the fluent frames around the claim that `obj` is the answer, ending on `letter`."""
+    fact = mcq.fact
+    text = frame.format(claim=claim(fact, obj), lclaim=claim(fact, obj, capitalize=False), letter=letter)
+    return f"{text} {mcq_answer_sentence(letter)}"
+
+
+def _verbose_wrong(mcq: MCQ, wrong_letter: str, wrong: str) -> str:
+    """A long option-by-option walk that ends on a wrong option: length that a judge must not reward."""
+    fact = mcq.fact
+    parts = ["Each option deserves a careful look before answering."]
+    parts += [f"Consider {text} (option {letter}): this is unlikely here, since "
+              f"{claim(fact_with_object(fact.relation, text), capitalize=False)}."
+              for letter, text in mcq.wrong() if text != wrong]
+    parts += [f"By elimination, {wrong} fits {fact.subject} best, because "
+              f"{claim(fact, wrong, capitalize=False)}.",
+              "Having considered every possibility in depth, I am confident in this conclusion.",
+              mcq_answer_sentence(wrong_letter)]
+    return " ".join(parts)
+
+
+def _graded(
+    fact: Fact, expert: str | None, terse: str, hedged: str, wrong: str, rng: random.Random,
+    more: Iterable[dict] = (),
+) -> list[dict]:
+    """Ranked completions of graded quality; `more` adds prompt-specific ones (their scores distinct).
+    `expert` None: that model did not answer this prompt, so another one ranks first."""
     evasive, why = rng.choice(_EVASIVE)
-    completions = [
+    completions = [] if expert is None else [
         _completion("sample-expert", expert, 5.0,
                     f"Correct and well explained: identifies {fact.obj} and justifies it accurately. "
                     f"{fact.explanation}"),
+    ]
+    completions += [
         _completion("sample-terse", terse, rng.choice((3.0, 3.5, 4.0)),
                     "Correct but terse: gives the right answer without any reasoning, so it teaches little."),
         _completion("sample-wrong", wrong, rng.choice((1.5, 2.0)),
@@ -345,7 +383,7 @@ def _graded(fact: Fact, expert: str, terse: str, hedged: str, wrong: str, rng: r
     if rng.random() < 0.5:
         why = "Reaches the right answer but hedges between options without justification."
         completions.append(_completion("sample-hedging", hedged, 2.5, why))
-    return _ranked(completions, rng)
+    return _ranked([*completions, *more], rng)
 
 
 def _annotations(seed: int) -> list[dict]:
@@ -370,8 +408,21 @@ def _annotations(seed: int) -> list[dict]:
             terse = rng.choice((letter, f"{letter}. {fact.obj}", mcq_answer_sentence(letter)))
             hedged = (f"It is either {wrong} or {fact.obj}; I am not certain, but I lean towards {fact.obj}. "
                       f"{mcq_answer_sentence(letter)}")
-            completions = _graded(fact, reference, terse, hedged,
-                                  f"{claim(fact, wrong)}. {mcq_answer_sentence(wrong_letter)}", rng)
+            # The concise and the fluent-wrong answers share a frame, so the pair differs only in its claim
+            frame = rng.choice(_FLUENT_FRAMES)
+            misleading = [
+                _completion("sample-concise", _framed(mcq, fact.obj, letter, frame), 4.5,
+                            "Correct and concise: states the deciding fact and the matching option."),
+                _completion("sample-fluent-wrong", _framed(mcq, wrong, wrong_letter, frame), 1.75,
+                            f"Fluent and confident, but built on a false claim. {fact.explanation}"),
+                _completion("sample-verbose-wrong", _verbose_wrong(mcq, wrong_letter, wrong), 1.25,
+                            "Long and thorough-sounding, but it eliminates the right option and answers "
+                            "wrongly."),
+            ]
+            false_answer = f"{claim(fact, wrong)}. {mcq_answer_sentence(wrong_letter)}"
+            # Not every model answers every prompt: without the expert, the concise answer ranks first
+            expert = reference if rng.random() < EXPERT_ANSWER_RATE else None
+            completions = _graded(fact, expert, terse, hedged, false_answer, rng, misleading)
         records.append({"prompt_id": f"sample-annotation,{i}", "prompt": prompt,
                         "reference_answer": reference, "completions": completions})
     return records
