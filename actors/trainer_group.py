@@ -14,6 +14,7 @@ from typing import Any
 import ray
 
 from ultramedical.config import Config
+from ultramedical.models.packed import WeightPacker
 
 
 @ray.remote
@@ -24,6 +25,7 @@ class TrainerWorker:
         self.rank, self.world_size = rank, world_size
         self.learner: Any = None
         self.reference: Any = None
+        self.packer = WeightPacker()
 
     def address(self) -> tuple[str, int]:
         with socket.socket() as probe:
@@ -92,9 +94,10 @@ class TrainerWorker:
         return summary
 
     def publish(self) -> list[ray.ObjectRef] | None:
-        """Every rank joins the gather; rank 0 puts the weights once and returns the reference."""
-        state = self.learner.full_state_dict()
-        return [ray.put(state)] if state is not None else None
+        """Every rank joins the gather; rank 0 packs the weights into one buffer, puts it once and returns
+        the reference (a `PackedWeights`)."""
+        state = self.learner.full_state_dict(copy=False)
+        return [ray.put(self.packer.pack(state))] if state is not None else None
 
     def save(self, out_dir: str, tokenizer_from: str) -> None:
         from ultramedical.models.loading import load_tokenizer, save_model

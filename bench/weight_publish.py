@@ -1,6 +1,6 @@
 """Getting trained weights to the generator: in memory through the Ray object store vs through disk.
 
-Ours: `TrainerGroup.publish()` (ZeRO-aware gather on rank 0, one `ray.put`) followed by
+Ours: `TrainerGroup.publish()` (ZeRO-aware gather on rank 0, packed into one buffer, one `ray.put`) followed by
 `GenerationPool.install_weights(ref)` (every engine loads the state dict in place), timed together.
 Baseline, the checkpoint round trip of RLHFlow / OpenRLHF-style iterative recipes: save the HF checkpoint
 (`TrainerGroup.save`), start a new vLLM engine actor from it (our engine settings) and wait until it has
@@ -82,8 +82,8 @@ def run(
     # Warm-up, untimed: the first gather and the first install allocate buffers once.
     _, weights, _ = publish_in_memory(trainers, pool)
     published = ray.get(weights)
-    require_equal("in-memory path: parameters published", sum(t.numel() for t in published.values()), params)
-    state_bytes = sum(t.numel() * t.element_size() for t in published.values())
+    require_equal("in-memory path: parameters published", published.numel(), params)
+    state_bytes = published.data.nbytes
     del published, weights
 
     ours: list[float] = []

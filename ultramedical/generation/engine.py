@@ -73,7 +73,11 @@ def generate(llm: Any, prompts: list[list[int]], sampling: Sampling) -> list[lis
     ]
 
 
-def install_weights(llm: Any, state_dict: dict[str, Any]) -> None:
-    """Replace the engine's weights in place and drop KV blocks cached under the old ones."""
+def install_weights(llm: Any, weights: Any) -> None:
+    """Replace the engine's weights in place and drop KV blocks cached under the old ones.
+    `weights`: a state dict, or the `PackedWeights` a trainer publishes."""
+    from ultramedical.models.packed import PackedWeights
+
+    state_dict = weights.tensors() if isinstance(weights, PackedWeights) else weights
     llm.collective_rpc("install_weights", args=(state_dict,))
     llm.reset_prefix_cache()

@@ -202,8 +202,8 @@ class Learner:
                 progress.epoch, progress.micro = progress.epoch + 1, 0
         return progress
 
-    def full_state_dict(self) -> dict[str, torch.Tensor] | None:
-        return gather_full_state_dict(self.engine, self.config.trainer.zero_stage)
+    def full_state_dict(self, copy: bool = True) -> dict[str, torch.Tensor] | None:
+        return gather_full_state_dict(self.engine, self.config.trainer.zero_stage, copy)
 
 
 def planned_steps(n_examples: int, epochs: float, world: int, trainer: Any, max_steps: int | None) -> int:
