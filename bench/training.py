@@ -78,14 +78,19 @@ def example_tokens(stage: str, example: dict[str, Any]) -> int:
 
 def our_step_work(config: Config, stage: str, examples: list[dict[str, Any]]) -> list[tuple[int, int]]:
     """(pairs, tokens) of every optimiser step of one epoch, summed over ranks, in step order."""
+    from ultramedical.training import ALGORITHMS
     from ultramedical.training.loop import epoch_order, micro_batches_per_epoch
 
     trainer = config.trainer
+    algorithm = ALGORITHMS[stage](config)
+    lengths = [algorithm.length(e) for e in examples] if trainer.group_by_length else None
     if trainer.grad_accum_steps != 1:
         raise ValueError("the bench measures with grad_accum_steps = 1")
     world, mb = trainer.num_workers, trainer.micro_batch_size
     per_epoch = micro_batches_per_epoch(len(examples), world, mb, 1)
-    ranks = [epoch_order(len(examples), 0, trainer.seed, r, world, mb)[:per_epoch] for r in range(world)]
+    ranks = [
+        epoch_order(len(examples), 0, trainer.seed, r, world, mb, lengths)[:per_epoch] for r in range(world)
+    ]
     return [
         (
             sum(len(batches[step]) for batches in ranks),

@@ -1,7 +1,7 @@
 """Getting trained weights to the generator: in memory through the Ray object store vs through disk.
 
-Ours: `TrainerGroup.publish()` (ZeRO-aware gather on rank 0, packed into one buffer, one `ray.put`) followed by
-`GenerationPool.install_weights(ref)` (every engine loads the state dict in place), timed together.
+Ours: `TrainerGroup.publish()` (ZeRO-aware gather on rank 0, packed into one buffer, one `ray.put`)
+followed by `GenerationPool.install_weights(ref)` (every engine loads the weights in place), timed together.
 Baseline, the checkpoint round trip of RLHFlow / OpenRLHF-style iterative recipes: save the HF checkpoint
 (`TrainerGroup.save`), start a new vLLM engine actor from it (our engine settings) and wait until it has
 served its first request (one prompt, one token).

@@ -80,6 +80,9 @@ class TrainerConfig(Section):
     offload_params: bool = False
     micro_batch_size: int = Field(4, ge=1)
     grad_accum_steps: int = Field(1, ge=1)
+    group_by_length: bool = Field(
+        True, description="put examples of similar length in the same step (less padding; see epoch_order)"
+    )
     warmup_ratio: float = Field(0.03, ge=0, le=1)
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)

@@ -47,6 +47,7 @@ class ForwardContext:
 
 class Algorithm(ABC):
     stage: ClassVar[str]
+    sequence_keys: ClassVar[tuple[str, ...]]  # the example's token-id lists that go into a batch
     model_kind: ClassVar[Literal["causal", "reward"]] = "causal"
 
     def __init__(self, config: Config):
@@ -91,6 +92,10 @@ class Algorithm(ABC):
     @abstractmethod
     def loss(self, model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The batch-mean loss and the metrics to log (scalars)."""
+
+    def length(self, example: Example) -> int:
+        """The longest sequence an example puts in a batch (what padding is measured against)."""
+        return max(len(example[key]) for key in self.sequence_keys)
 
     def tokens(self, batch: Batch) -> int:
         """Non-padding tokens in a batch, for throughput metrics."""

@@ -44,6 +44,7 @@ def pair_example(tokenizer: Any, record: PreferenceRecord) -> dict[str, list[int
 
 class DPO(Algorithm):
     stage = "dpo"
+    sequence_keys = ("chosen_ids", "rejected_ids")
 
     def read_records(self) -> list[LoadResult]:
         return load_preferences(self.config)

@@ -48,6 +48,7 @@ def labelled_completions(tokenizer: Any, records: Sequence[PreferenceRecord | Un
 
 class KTO(Algorithm):
     stage = "kto"
+    sequence_keys = ("ids", "kl_ids")
 
     def read_records(self) -> list[LoadResult]:
         source = self.config.data.unpaired

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,13 +52,36 @@ def micro_batches_per_epoch(n_examples: int, world: int, micro_batch_size: int, 
     return (per_rank // accum) * accum
 
 
+LENGTH_GROUP_STEPS = 32  # steps whose examples are sorted by length together (HF's "megabatch")
+
+
 def epoch_order(
-    n_examples: int, epoch: int, seed: int, rank: int, world: int, micro_batch_size: int
+    n_examples: int,
+    epoch: int,
+    seed: int,
+    rank: int,
+    world: int,
+    micro_batch_size: int,
+    lengths: Sequence[int] | None = None,
 ) -> list[list[int]]:
-    """This rank's micro-batches (example indices) for an epoch: the same on every run with the same seed."""
+    """This rank's micro-batches (example indices) for an epoch: the same on every run with the same seed.
+
+    With `lengths` (trainer.group_by_length), examples of similar length share a step: each window of
+    LENGTH_GROUP_STEPS steps' examples is sorted by length and cut into steps, the steps are shuffled, and
+    each step's examples are dealt to the ranks in turn. Less padding, and ranks wait less for each other.
+    """
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    order = torch.randperm(n_examples, generator=generator)[: (n_examples // world) * world]
-    mine = order[rank::world].tolist()
+    order = torch.randperm(n_examples, generator=generator)[: (n_examples // world) * world].tolist()
+    if lengths is not None:
+        step = world * micro_batch_size
+        window = step * LENGTH_GROUP_STEPS
+        steps = []
+        for start in range(0, len(order), window):
+            ranked = sorted(order[start : start + window], key=lambda i: lengths[i])
+            steps += [ranked[i : i + step] for i in range(0, len(ranked), step)]
+        shuffled = torch.randperm(len(steps), generator=generator).tolist()
+        order = [i for s in shuffled for i in steps[s]]
+    mine = order[rank::world]
     return [mine[i : i + micro_batch_size] for i in range(0, len(mine), micro_batch_size)]
 
 
@@ -174,9 +197,16 @@ class Learner:
             )
         total = planned_steps(len(examples), epochs, self.world, trainer, max_steps)
         log = StepLog()
+        lengths = [self.algorithm.length(e) for e in examples] if trainer.group_by_length else None
         while progress.step < total:
             batches = epoch_order(
-                len(examples), progress.epoch, trainer.seed, self.rank, self.world, trainer.micro_batch_size
+                len(examples),
+                progress.epoch,
+                trainer.seed,
+                self.rank,
+                self.world,
+                trainer.micro_batch_size,
+                lengths,
             )[:per_epoch]
             for index in range(progress.micro, per_epoch):
                 metrics, tokens = self.train_micro_batch([examples[i] for i in batches[index]])

@@ -34,6 +34,7 @@ def score_margin(record: PreferenceRecord) -> float:
 
 class RewardModeling(Algorithm):
     stage = "rm"
+    sequence_keys = ("chosen", "rejected")
     model_kind = "reward"
 
     def read_records(self) -> list[LoadResult]:

@@ -47,6 +47,7 @@ def pack(examples: Sequence[Example], max_len: int) -> list[Example]:
 
 class SFT(Algorithm):
     stage = "sft"
+    sequence_keys = ("input_ids",)
 
     def read_records(self) -> list[LoadResult]:
         data = self.config.data
