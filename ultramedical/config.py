@@ -80,6 +80,9 @@ class TrainerConfig(Section):
     offload_params: bool = False
     micro_batch_size: int = Field(4, ge=1)
     grad_accum_steps: int = Field(1, ge=1)
+    length_buckets: int = Field(
+        1, ge=1, description="forward a micro-batch's rows in this many length groups (less padding on CPU)"
+    )
     group_by_length: bool = Field(
         True, description="put examples of similar length in the same step (less padding; see epoch_order)"
     )

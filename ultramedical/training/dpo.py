@@ -24,9 +24,9 @@ from ultramedical.training.algorithm import (
     load_preferences,
 )
 from ultramedical.training.batching import (
+    batch_logps,
     join_prompt_completion,
     pad_batch,
-    sequence_logps,
     split_prompt_completion,
 )
 
@@ -88,8 +88,7 @@ class DPO(Algorithm):
 
     def sequence_logps(self, model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sequence log-probs, length-averaged for IPO (whose loss is defined on averages)."""
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        logps, counts = sequence_logps(logits, batch["labels"])
+        logps, counts = batch_logps(model, batch, self.config.trainer.length_buckets)
         if self.config.dpo.loss_type == "ipo":
             return logps / counts.clamp(min=1), counts
         return logps, counts

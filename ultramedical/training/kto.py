@@ -25,9 +25,9 @@ from ultramedical.training.algorithm import (
     load_preferences,
 )
 from ultramedical.training.batching import (
+    batch_logps,
     join_prompt_completion,
     pad_batch,
-    sequence_logps,
     split_prompt_completion,
 )
 
@@ -106,16 +106,15 @@ class KTO(Algorithm):
     def prepare(self, model: torch.nn.Module, examples: list[Example], ctx: ForwardContext) -> list[Example]:
         def reference(chunk: list[Example]) -> list[dict[str, float]]:
             batch = self.collate(chunk, pad_id=0)
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            own, mismatched = sequence_logps(logits, batch["labels"])[0].double().chunk(2)
+            logps, _ = batch_logps(model, batch, self.config.trainer.length_buckets)
+            own, mismatched = logps.double().chunk(2)
             return [{"ref": a, "ref_kl": b} for a, b in zip(own.tolist(), mismatched.tolist(), strict=True)]
 
         return forward_on_shard(examples, ctx, reference)
 
     def loss(self, model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         settings = self.config.kto
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        own, mismatched = sequence_logps(logits, batch["labels"])[0].chunk(2)
+        own, mismatched = batch_logps(model, batch, self.config.trainer.length_buckets)[0].chunk(2)
         desirable = batch["desirable"]
         loss, rewards, kl = kto_loss(
             own,

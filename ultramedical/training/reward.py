@@ -12,7 +12,7 @@ from ultramedical.data.loading import LoadResult
 from ultramedical.data.schemas import Message, PreferenceRecord
 from ultramedical.losses import reward_loss
 from ultramedical.training.algorithm import Algorithm, Batch, Example, ExampleStats, load_preferences
-from ultramedical.training.batching import pad_batch
+from ultramedical.training.batching import pad_batch, rowwise_by_length
 
 
 def conversation_ids(
@@ -63,9 +63,11 @@ class RewardModeling(Algorithm):
         return batch
 
     def loss(self, model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        rewards = (
-            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, 0].float()
-        )
+        def score(rows: Batch) -> tuple[torch.Tensor]:
+            return (model(input_ids=rows["input_ids"], attention_mask=rows["attention_mask"]).logits[:, 0],)
+
+        (rewards,) = rowwise_by_length(batch, self.config.trainer.length_buckets, score)
+        rewards = rewards.float()
         chosen, rejected = rewards.chunk(2)
         settings = self.config.rm
         margin = batch["margin"] if settings.margin_from_scores else None
