@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
@@ -19,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -91,15 +91,14 @@ class Head:
         )
 
     def status(self, job_id: str) -> str:
-        out = self.job("status", job_id)
-        text = out.stdout + out.stderr
-        assert out.returncode == 0, text
-        for phrase, status in (("succeeded", "SUCCEEDED"), ("was stopped", "STOPPED"), ("failed", "FAILED")):
-            if f"Job '{job_id}' {phrase}" in text:
-                return status
-        match = re.search(rf"Status for job '{job_id}': (?:JobStatus\.)?(\w+)", text)
-        assert match, text
-        return match.group(1)
+        """The job's status from the dashboard's Jobs REST API, with the token. (Polling with `ray job status`
+        cost 3 s of CPU per call, taken from the job under test on a 2-core machine.)"""
+        request = urllib.request.Request(
+            f"{self.address}/api/jobs/{job_id}",
+            headers={"Authorization": f"Bearer {self.token_file.read_text().strip()}"},
+        )
+        with urllib.request.urlopen(request, timeout=CLI_TIMEOUT_S) as response:
+            return json.loads(response.read())["status"]
 
     def wait_for(self, job_id: str, statuses: set[str], timeout: float) -> str:
         deadline = time.monotonic() + timeout
