@@ -347,17 +347,35 @@ def _framed(mcq: MCQ, obj: str, letter: str, frame: str) -> str:
     return f"{text} {mcq_answer_sentence(letter)}"
 
 
-def _verbose_wrong(mcq: MCQ, wrong_letter: str, wrong: str) -> str:
-    """A long option-by-option walk that ends on a wrong option: length that a judge must not reward."""
+# Long option-by-option walks that end on a wrong option: (opening, set-aside, conclusion, closing). The
+# train phrasing is for annotations, the test phrasing for the reward test's "length" pairs.
+_WRONG_WALKS = {
+    "train": (
+        "Each option deserves a careful look before answering.",
+        "Consider {text} (option {letter}): this is unlikely here, since {claim}.",
+        "By elimination, {wrong} fits {subject} best, because {claim}.",
+        "Having considered every possibility in depth, I am confident in this conclusion.",
+    ),
+    "test": (
+        "Let us work through the options one at a time before committing to an answer.",
+        "Option {letter} ({text}) can be set aside, because {claim}.",
+        "That leaves {wrong} as the option that best fits {subject}, since {claim}.",
+        "Weighing every detail of the question carefully, this is the most defensible choice.",
+    ),
+}
+
+
+def _verbose_wrong(mcq: MCQ, wrong_letter: str, wrong: str, split: str = "train") -> str:
+    """A long walk through the options that ends on a wrong one: length that a judge must not reward."""
     fact = mcq.fact
-    parts = ["Each option deserves a careful look before answering."]
-    parts += [f"Consider {text} (option {letter}): this is unlikely here, since "
-              f"{claim(fact_with_object(fact.relation, text), capitalize=False)}."
+    opening, set_aside, conclusion, closing = _WRONG_WALKS[split]
+    parts = [opening]
+    parts += [set_aside.format(text=text, letter=letter,
+                               claim=claim(fact_with_object(fact.relation, text), capitalize=False))
               for letter, text in mcq.wrong() if text != wrong]
-    parts += [f"By elimination, {wrong} fits {fact.subject} best, because "
-              f"{claim(fact, wrong, capitalize=False)}.",
-              "Having considered every possibility in depth, I am confident in this conclusion.",
-              mcq_answer_sentence(wrong_letter)]
+    wrong_claim = claim(fact, wrong, capitalize=False)
+    parts += [conclusion.format(wrong=wrong, subject=fact.subject, claim=wrong_claim),
+              closing, mcq_answer_sentence(wrong_letter)]
     return " ".join(parts)
 
 
@@ -506,19 +524,6 @@ def _mmlu_test(seed: int) -> list[dict]:
     return rows
 
 
-def _long_wrong(mcq: MCQ, wrong_letter: str, wrong: str) -> str:
-    fact = mcq.fact
-    parts = ["Let us work through the options one at a time before committing to an answer."]
-    parts += [f"Option {letter} ({text}) can be set aside, because "
-              f"{claim(fact_with_object(fact.relation, text), capitalize=False)}."
-              for letter, text in mcq.wrong() if text != wrong]
-    parts += [f"That leaves {wrong} as the option that best fits {fact.subject}, since "
-              f"{claim(fact, wrong, capitalize=False)}.",
-              "Weighing every detail of the question carefully, this is the most defensible choice.",
-              mcq_answer_sentence(wrong_letter)]
-    return " ".join(parts)
-
-
 def _reward_test(seed: int) -> list[dict]:
     rng = random.Random(f"{seed}:reward")
     facts, position = _fact_stream(rng), _Positions(rng)
@@ -549,7 +554,8 @@ def _reward_test(seed: int) -> list[dict]:
         else:
             chosen = _completion("sample-concise", f"{claim(fact)}. {mcq_answer_sentence(letter)}", 4.5,
                                  "Correct and concise.")
-            rejected = _completion("sample-verbose-wrong", _long_wrong(mcq, wrong_letter, wrong), 1.5,
+            walk = _verbose_wrong(mcq, wrong_letter, wrong, "test")
+            rejected = _completion("sample-verbose-wrong", walk, 1.5,
                                    "Long and confident, but the answer is wrong.")
         rows.append(_pair(f"sample-reward,{i}", mcq.prompt, chosen, rejected, label))
     return rows
