@@ -79,11 +79,10 @@ def example_tokens(stage: str, example: dict[str, Any]) -> int:
 def our_step_work(config: Config, stage: str, examples: list[dict[str, Any]]) -> list[tuple[int, int]]:
     """(pairs, tokens) of every optimiser step of one epoch, summed over ranks, in step order."""
     from ultramedical.training import ALGORITHMS
-    from ultramedical.training.loop import epoch_order, micro_batches_per_epoch
+    from ultramedical.training.loop import epoch_order, grouping_lengths, micro_batches_per_epoch
 
     trainer = config.trainer
-    algorithm = ALGORITHMS[stage](config)
-    lengths = [algorithm.length(e) for e in examples] if trainer.group_by_length else None
+    lengths = grouping_lengths(config, ALGORITHMS[stage](config), examples)
     if trainer.grad_accum_steps != 1:
         raise ValueError("the bench measures with grad_accum_steps = 1")
     world, mb = trainer.num_workers, trainer.micro_batch_size

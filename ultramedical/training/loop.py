@@ -55,6 +55,11 @@ def micro_batches_per_epoch(n_examples: int, world: int, micro_batch_size: int, 
 LENGTH_GROUP_STEPS = 32  # steps whose examples are sorted by length together (HF's "megabatch")
 
 
+def grouping_lengths(config: Config, algorithm: Algorithm, examples: Sequence[Example]) -> list[int] | None:
+    """What `epoch_order` groups steps by: each example's length under trainer.group_by_length, else None."""
+    return [algorithm.length(e) for e in examples] if config.trainer.group_by_length else None
+
+
 def epoch_order(
     n_examples: int,
     epoch: int,
@@ -197,7 +202,7 @@ class Learner:
             )
         total = planned_steps(len(examples), epochs, self.world, trainer, max_steps)
         log = StepLog()
-        lengths = [self.algorithm.length(e) for e in examples] if trainer.group_by_length else None
+        lengths = grouping_lengths(self.config, self.algorithm, examples)
         while progress.step < total:
             batches = epoch_order(
                 len(examples),
