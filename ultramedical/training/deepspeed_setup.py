@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import torch
@@ -12,9 +13,20 @@ from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_
 from ultramedical.config import TrainerConfig
 
 
-def use_cpu_accelerator_unless(use_gpu: bool) -> None:
-    """DeepSpeed picks its accelerator at import; on CPU it must be told, with gloo as the backend."""
+def prepare_deepspeed_environment(use_gpu: bool) -> None:
+    """Before DeepSpeed is imported: its accelerator (picked at import; on CPU it must be told), and the
+    `ninja` that builds its JIT ops (the CPU shared-memory allreduce).
+
+    The ninja is the one installed beside this interpreter, first on PATH. Otherwise processes whose PATH
+    differs find different ninjas (a system 1.11 or the environment's 1.13), whose build logs hash
+    commands differently (ninja 1.12 changed the hash), so each switch rebuilds the op from scratch:
+    one to two minutes of both cores on a 2-core machine, inside whichever stage was starting.
+    """
     os.environ.setdefault("DS_ACCELERATOR", "cuda" if use_gpu else "cpu")
+    interpreter_bin = os.path.dirname(sys.executable)
+    if os.path.exists(os.path.join(interpreter_bin, "ninja")):
+        path = os.environ.get("PATH", "").split(os.pathsep)
+        os.environ["PATH"] = os.pathsep.join([interpreter_bin, *(p for p in path if p != interpreter_bin)])
 
 
 def deepspeed_config(trainer: TrainerConfig, dtype: torch.dtype, lr: float) -> dict[str, Any]:

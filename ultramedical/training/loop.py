@@ -23,7 +23,7 @@ from ultramedical.training.algorithm import Algorithm, Example, ForwardContext
 from ultramedical.training.deepspeed_setup import (
     build_engine,
     gather_full_state_dict,
-    use_cpu_accelerator_unless,
+    prepare_deepspeed_environment,
 )
 
 
@@ -135,7 +135,7 @@ class Learner:
 
     def __init__(self, algorithm: Algorithm, model_path: str, total_steps: int, schedule: str = "cosine"):
         config: Config = algorithm.config
-        use_cpu_accelerator_unless(config.trainer.use_gpu)
+        prepare_deepspeed_environment(config.trainer.use_gpu)
         self.algorithm = algorithm
         self.config = config
         self.dtype = resolve_dtype(config.model.dtype, config.trainer.use_gpu)

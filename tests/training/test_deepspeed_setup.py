@@ -1,0 +1,30 @@
+"""The environment DeepSpeed's JIT op builds see: always the ninja installed beside the interpreter."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from ultramedical.training.deepspeed_setup import prepare_deepspeed_environment
+
+
+def test_the_interpreters_ninja_comes_first_whatever_path_says(tmp_path: Path, monkeypatch) -> None:
+    interpreter_bin = Path(sys.executable).parent
+    if not (interpreter_bin / "ninja").exists():
+        pytest.skip("no ninja beside this interpreter (deepspeed's dependency) to prefer")
+    other = tmp_path / "bin"
+    other.mkdir()
+    (other / "ninja").write_text("#!/bin/sh\necho 1.11.1\n")
+    (other / "ninja").chmod(0o755)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(other), "/usr/bin", str(interpreter_bin)]))
+    monkeypatch.delenv("DS_ACCELERATOR", raising=False)
+
+    prepare_deepspeed_environment(use_gpu=False)
+
+    assert Path(shutil.which("ninja")) == interpreter_bin / "ninja"
+    assert os.environ["PATH"].split(os.pathsep) == [str(interpreter_bin), str(other), "/usr/bin"]
+    assert os.environ["DS_ACCELERATOR"] == "cpu"
