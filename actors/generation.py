@@ -64,6 +64,7 @@ class GenerationPool:
         gen: GenerationConfig,
         seed: int = 0,
         scheduling: list[dict[str, Any]] | None = None,
+        wait: bool = True,
     ):
         self.gen = gen
         options = {
@@ -78,7 +79,10 @@ class GenerationPool:
             )
             for i in range(gen.engines)
         ]
-        ray.get([engine.ready.remote() for engine in self.engines])
+        # With wait=False the caller waits on `starting`, so other roles can start up meanwhile.
+        self.starting = [engine.ready.remote() for engine in self.engines]
+        if wait:
+            ray.get(self.starting)
         self.weights: ray.ObjectRef | None = None
         self.restarts_seen = 0
         self.alive = [True] * len(self.engines)

@@ -53,7 +53,13 @@ class RewardScorer:
 
 
 class ScorerPool:
-    def __init__(self, model_path: str, reward: RewardConfig, scheduling: list[dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        model_path: str,
+        reward: RewardConfig,
+        scheduling: list[dict[str, Any]] | None = None,
+        wait: bool = True,
+    ):
         options = {
             "max_restarts": reward.max_restarts,
             "max_task_retries": 0,
@@ -66,7 +72,9 @@ class ScorerPool:
             )
             for i in range(reward.scorers)
         ]
-        ray.get([s.ready.remote() for s in self.scorers])
+        self.starting = [s.ready.remote() for s in self.scorers]  # see GenerationPool
+        if wait:
+            ray.get(self.starting)
 
     def score(self, batches: list[ray.ObjectRef]) -> tuple[list[ray.ObjectRef], dict[str, float]]:
         """Score every batch (by reference, round-robin over scorers, re-sent if a scorer dies)."""

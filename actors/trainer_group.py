@@ -115,6 +115,7 @@ class TrainerGroup:
         policy: str,
         reference: str | None,
         scheduling: list[dict[str, Any]] | None = None,
+        wait: bool = True,
     ):
         world = config.trainer.num_workers
         options = {"num_cpus": config.trainer.cpus_per_worker, "num_gpus": 1 if config.trainer.use_gpu else 0}
@@ -125,8 +126,10 @@ class TrainerGroup:
             )
             for r in range(world)
         ]
-        master = ray.get(self.workers[0].address.remote())
-        ray.get([w.setup.remote(master, policy, reference) for w in self.workers])
+        master = self.workers[0].address.remote()  # a reference: Ray resolves it before each setup runs
+        self.starting = [w.setup.remote(master, policy, reference) for w in self.workers]
+        if wait:
+            ray.get(self.starting)
 
     def train(self, round_index: int, items: ray.ObjectRef) -> dict[str, Any]:
         """Every rank gets the same reference; each trains on its shard of the round's data."""

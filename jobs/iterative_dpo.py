@@ -114,9 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     reference = None if online.refresh_reference else initial_policy
     pool = scorers = trainers = None
     try:
-        pool = GenerationPool(start_policy, config.generation, config.trainer.seed, placement["engines"])
-        scorers = ScorerPool(reward_model, config.reward, placement["scorers"])
-        trainers = TrainerGroup(config, start_policy, reference, placement["trainers"])
+        # All three roles start up at once (loading models, DeepSpeed, vLLM), then we wait for them all.
+        pool = GenerationPool(
+            start_policy, config.generation, config.trainer.seed, placement["engines"], wait=False
+        )
+        scorers = ScorerPool(reward_model, config.reward, placement["scorers"], wait=False)
+        trainers = TrainerGroup(config, start_policy, reference, placement["trainers"], wait=False)
+        ray.get(pool.starting + scorers.starting + trainers.starting)
         if not done:
             before = heldout_accuracy(pool, heldout, config.eval.max_tokens)
             append_jsonl(store.root / "heldout.jsonl", {"round": 0, **before})
