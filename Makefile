@@ -12,7 +12,7 @@ demo: setup
 	$(PY) -m jobs.demo --config $(CONFIG)
 
 test: setup
-	$(PY) -m pytest -q --durations=20 tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=20 tests  # two workers: start-up (imports) is single-threaded
 
 lint: setup
 	.venv/bin/ruff check .
