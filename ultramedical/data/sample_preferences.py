@@ -1,0 +1,207 @@
+"""The sample corpus's preference data: annotations (4 to 8 judged, ranked completions of graded quality
+per prompt), their Zephyr-style binarization, and the reward test (easy / hard / length pairs in the
+style of Medical RewardBench)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from typing import Any
+
+from ultramedical.data.knowledge import Fact, claim, distractors, fact_with_object, render, spec
+from ultramedical.data.prompts import mcq_answer_sentence
+from ultramedical.data.sample_texts import (
+    CONFIDENT,
+    EVASIVE,
+    FLUENT_FRAMES,
+    HARD_FRAMES,
+    MCQ,
+    Positions,
+    build_mcq,
+    fact_stream,
+    reasoned,
+    reference_answer,
+)
+
+REWARD_LABELS = ("easy", "hard", "length")
+# Of multiple-choice annotations; when the best answer is always the same model's, a reward model learns
+# that model's style instead of what makes an answer right
+EXPERT_ANSWER_RATE = 0.5
+
+
+def _completion(model: str, text: str, score: float, evaluation: str) -> dict[str, Any]:
+    return {"model": model, "text": text, "score": score, "evaluation": evaluation, "rank": 0}
+
+
+def _ranked(completions: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """Shuffle the completions and rank them 1..n by descending score (scores are distinct)."""
+    rng.shuffle(completions)
+    for rank, item in enumerate(sorted(completions, key=lambda c: -c["score"]), start=1):
+        item["rank"] = rank
+    return completions
+
+
+def _framed(mcq: MCQ, obj: str, letter: str, frame: str) -> str:
+    """One of the fluent frames around the claim that `obj` is the answer, ending on `letter`."""
+    fact = mcq.fact
+    text = frame.format(claim=claim(fact, obj), lclaim=claim(fact, obj, capitalize=False), letter=letter)
+    return f"{text} {mcq_answer_sentence(letter)}"
+
+
+# Long option-by-option walks that end on a wrong option: (opening, set-aside, conclusion, closing). The
+# train phrasing is for annotations, the test phrasing for the reward test's "length" pairs.
+_WRONG_WALKS = {
+    "train": (
+        "Each option deserves a careful look before answering.",
+        "Consider {text} (option {letter}): this is unlikely here, since {claim}.",
+        "By elimination, {wrong} fits {subject} best, because {claim}.",
+        "Having considered every possibility in depth, I am confident in this conclusion.",
+    ),
+    "test": (
+        "Let us work through the options one at a time before committing to an answer.",
+        "Option {letter} ({text}) can be set aside, because {claim}.",
+        "That leaves {wrong} as the option that best fits {subject}, since {claim}.",
+        "Weighing every detail of the question carefully, this is the most defensible choice.",
+    ),
+}
+
+
+def _verbose_wrong(mcq: MCQ, wrong_letter: str, wrong: str, split: str = "train") -> str:
+    """A long walk through the options that ends on a wrong one: length that a judge must not reward."""
+    fact = mcq.fact
+    opening, set_aside, conclusion, closing = _WRONG_WALKS[split]
+    parts = [opening]
+    parts += [set_aside.format(text=text, letter=letter,
+                               claim=claim(fact_with_object(fact.relation, text), capitalize=False))
+              for letter, text in mcq.wrong() if text != wrong]
+    wrong_claim = claim(fact, wrong, capitalize=False)
+    parts += [conclusion.format(wrong=wrong, subject=fact.subject, claim=wrong_claim),
+              closing, mcq_answer_sentence(wrong_letter)]
+    return " ".join(parts)
+
+
+def _graded(
+    fact: Fact, expert: str | None, terse: str, hedged: str, wrong: str, rng: random.Random,
+    more: Iterable[dict] = (),
+) -> list[dict]:
+    """Ranked completions of graded quality; `more` adds prompt-specific ones (their scores distinct).
+    `expert` None: that model did not answer this prompt, so another one ranks first."""
+    evasive, why = rng.choice(EVASIVE)
+    completions = [] if expert is None else [
+        _completion("sample-expert", expert, 5.0,
+                    f"Correct and well explained: identifies {fact.obj} and justifies it accurately. "
+                    f"{fact.explanation}"),
+    ]
+    completions += [
+        _completion("sample-terse", terse, rng.choice((3.0, 3.5, 4.0)),
+                    "Correct but terse: gives the right answer without any reasoning, so it teaches little."),
+        _completion("sample-wrong", wrong, rng.choice((1.5, 2.0)),
+                    f"Incorrect and overconfident: the stated answer is wrong. {fact.explanation}"),
+        _completion("sample-evasive", evasive, 1.0, why),
+    ]
+    if rng.random() < 0.5:
+        why = "Reaches the right answer but hedges between options without justification."
+        completions.append(_completion("sample-hedging", hedged, 2.5, why))
+    return _ranked([*completions, *more], rng)
+
+
+def annotations(seed: int, count: int) -> list[dict]:
+    rng = random.Random(f"{seed}:annotations")
+    facts, position = fact_stream(rng), Positions(rng)
+    records = []
+    for i in range(count):
+        fact = next(facts)
+        rel = spec(fact.relation)
+        if i % 3 == 2:
+            prompt, reference = render(rng.choice(rel.open_prompts), fact, rng), reference_answer(fact)
+            wrong = distractors(fact, 1, rng)[0]
+            hedged = (f"I think {claim(fact, capitalize=False)}, although it may also be that "
+                      f"{claim(fact, wrong, capitalize=False)}.")
+            completions = _graded(fact, reference, f"{claim(fact)}.", hedged,
+                                  f"{claim(fact, wrong)}. {rng.choice(CONFIDENT)}", rng)
+        else:
+            n = rng.choice((4, 5))
+            mcq = build_mcq(fact, rng.choice(rel.train_vignettes + rel.train_stems), rng, n, position(n))
+            prompt, reference, letter = mcq.prompt, reasoned(mcq, rng), mcq.answer
+            wrong_letter, wrong = rng.choice(mcq.wrong())
+            terse = rng.choice((letter, f"{letter}. {fact.obj}", mcq_answer_sentence(letter)))
+            hedged = (f"It is either {wrong} or {fact.obj}; I am not certain, but I lean towards {fact.obj}. "
+                      f"{mcq_answer_sentence(letter)}")
+            # The concise and the fluent-wrong answers share a frame, so the pair differs only in its claim
+            frame = rng.choice(FLUENT_FRAMES)
+            misleading = [
+                _completion("sample-concise", _framed(mcq, fact.obj, letter, frame), 4.5,
+                            "Correct and concise: states the deciding fact and the matching option."),
+                _completion("sample-fluent-wrong", _framed(mcq, wrong, wrong_letter, frame), 1.75,
+                            f"Fluent and confident, but built on a false claim. {fact.explanation}"),
+                _completion("sample-verbose-wrong", _verbose_wrong(mcq, wrong_letter, wrong), 1.25,
+                            "Long and thorough-sounding, but it eliminates the right option and answers "
+                            "wrongly."),
+            ]
+            false_answer = f"{claim(fact, wrong)}. {mcq_answer_sentence(wrong_letter)}"
+            # Not every model answers every prompt: without the expert, the concise answer ranks first
+            expert = reference if rng.random() < EXPERT_ANSWER_RATE else None
+            completions = _graded(fact, expert, terse, hedged, false_answer, rng, misleading)
+        records.append({"prompt_id": f"sample-annotation,{i}", "prompt": prompt,
+                        "reference_answer": reference, "completions": completions})
+    return records
+
+
+def _pair(prompt_id: str, prompt: str, chosen: dict, rejected: dict, label_type: str) -> dict:
+    def conversation(item: dict) -> list[dict[str, str]]:
+        return [{"role": "user", "content": prompt}, {"role": "assistant", "content": item["text"]}]
+
+    def meta(item: dict) -> dict[str, Any]:
+        return {"model": item["model"], "score": item["score"], "evaluation": item["evaluation"]}
+
+    return {"prompt_id": prompt_id, "prompt": prompt, "chosen": conversation(chosen),
+            "rejected": conversation(rejected), "label_type": label_type,
+            "metadata": {"chosen": meta(chosen), "rejected": meta(rejected)}}
+
+
+def binarize(annotation: dict, rng: random.Random) -> dict:
+    """Zephyr-style binarization: chosen = rank 1, rejected = a random completion scored strictly lower."""
+    completions = sorted(annotation["completions"], key=lambda c: c["rank"])
+    chosen = completions[0]
+    lower = [c for c in completions[1:] if c["score"] < chosen["score"]]
+    if not lower:
+        raise ValueError(f"annotation {annotation.get('prompt_id')!r} has no completion scored below rank 1")
+    return _pair(annotation["prompt_id"], annotation["prompt"], chosen, rng.choice(lower), "sample")
+
+
+
+def reward_test(seed: int, count: int) -> list[dict]:
+    rng = random.Random(f"{seed}:reward")
+    facts, position = fact_stream(rng), Positions(rng)
+    rows = []
+    for i in range(count):
+        fact = next(facts)
+        rel = spec(fact.relation)
+        mcq = build_mcq(fact, rel.test_vignette if i % 2 == 0 else rel.test_stem, rng, 4, position(4))
+        letter, (wrong_letter, wrong) = mcq.answer, rng.choice(mcq.wrong())
+        label = REWARD_LABELS[i % len(REWARD_LABELS)]
+        false_answer = f"{claim(fact, wrong)}. {mcq_answer_sentence(wrong_letter)}"
+        if label == "easy":
+            chosen = _completion("sample-expert", reasoned(mcq, rng), 5.0, "Correct and explained.")
+            if rng.random() < 0.5:
+                rejected = _completion("sample-wrong", false_answer, 1.5, "Incorrect answer.")
+            else:
+                text, why = rng.choice(EVASIVE)
+                rejected = _completion("sample-evasive", text, 1.0, why)
+        elif label == "hard":
+            frame = rng.choice(HARD_FRAMES)
+            right_text = frame.format(claim=claim(fact), lclaim=claim(fact, capitalize=False), letter=letter)
+            wrong_text = frame.format(claim=claim(fact, wrong), lclaim=claim(fact, wrong, capitalize=False),
+                                      letter=wrong_letter)
+            chosen = _completion("sample-expert", f"{right_text} {mcq_answer_sentence(letter)}", 5.0,
+                                 "Correct, fluent and concise.")
+            rejected = _completion("sample-wrong-fluent", f"{wrong_text} {mcq_answer_sentence(wrong_letter)}",
+                                   2.0, "Fluent and equally long, but the answer is wrong.")
+        else:
+            chosen = _completion("sample-concise", f"{claim(fact)}. {mcq_answer_sentence(letter)}", 4.5,
+                                 "Correct and concise.")
+            walk = _verbose_wrong(mcq, wrong_letter, wrong, "test")
+            rejected = _completion("sample-verbose-wrong", walk, 1.5,
+                                   "Long and confident, but the answer is wrong.")
+        rows.append(_pair(f"sample-reward,{i}", mcq.prompt, chosen, rejected, label))
+    return rows
