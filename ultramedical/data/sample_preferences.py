@@ -169,7 +169,6 @@ def binarize(annotation: dict, rng: random.Random) -> dict:
     return _pair(annotation["prompt_id"], annotation["prompt"], chosen, rng.choice(lower), "sample")
 
 
-
 def reward_test(seed: int, count: int) -> list[dict]:
     rng = random.Random(f"{seed}:reward")
     facts, position = fact_stream(rng), Positions(rng)
