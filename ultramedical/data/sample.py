@@ -108,7 +108,6 @@ def _instructions(seed: int) -> list[dict]:
     return records
 
 
-
 # ------------------------------------------------------------------------------------------ test sets
 
 
@@ -163,7 +162,6 @@ def _mmlu_test(seed: int) -> list[dict]:
         rows.append({"question": render(rel.mmlu, fact, rng), "subject": rel.mmlu_subject,
                      "choices": [f"{claim(fact, obj)}." for obj in objects], "answer": answer})
     return rows
-
 
 
 # ------------------------------------------------------------------------------------------- writing
