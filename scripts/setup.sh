@@ -32,7 +32,9 @@ if [ "$FLAVOUR" = cpu ]; then
   $PIP uninstall -y -q torchvision torchaudio torchcodec || true
   # DeepSpeed JIT-builds its CPU shared-memory allreduce on first use (1-2 minutes of both cores): build
   # it here, once, with the ninja the training processes use (the venv's), not inside the first stage.
-  PATH="$PWD/$VENV/bin:$PATH" DS_ACCELERATOR=cpu "$VENV/bin/python" -c \
+  # Where and how ultramedical/training/deepspeed_setup.py has training processes look for it.
+  PATH="$PWD/$VENV/bin:$PATH" DS_ACCELERATOR=cpu TORCH_EXTENSIONS_DIR="$PWD/$VENV/torch_extensions" \
+    "$VENV/bin/python" -c \
     "from deepspeed.accelerator import get_accelerator; get_accelerator().create_op_builder('ShareMemCommBuilder').load()" \
     >/dev/null 2>&1 || echo "note: DeepSpeed's CPU allreduce op was not prebuilt; the first stage builds it"
 else

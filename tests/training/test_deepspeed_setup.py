@@ -1,4 +1,5 @@
-"""The environment DeepSpeed's JIT op builds see: always the ninja installed beside the interpreter."""
+"""The environment DeepSpeed's JIT op builds see: the ninja installed beside the interpreter, and a build
+directory inside the environment."""
 
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ def test_the_interpreters_ninja_comes_first_whatever_path_says(tmp_path: Path, m
     (other / "ninja").chmod(0o755)
     monkeypatch.setenv("PATH", os.pathsep.join([str(other), "/usr/bin", str(interpreter_bin)]))
     monkeypatch.delenv("DS_ACCELERATOR", raising=False)
+    monkeypatch.delenv("TORCH_EXTENSIONS_DIR", raising=False)
 
     prepare_deepspeed_environment(use_gpu=False)
 
     assert Path(shutil.which("ninja")) == interpreter_bin / "ninja"
     assert os.environ["PATH"].split(os.pathsep) == [str(interpreter_bin), str(other), "/usr/bin"]
     assert os.environ["DS_ACCELERATOR"] == "cpu"
+    assert os.environ["TORCH_EXTENSIONS_DIR"] == os.path.join(sys.prefix, "torch_extensions")

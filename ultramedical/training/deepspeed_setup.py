@@ -14,8 +14,8 @@ from ultramedical.config import TrainerConfig
 
 
 def prepare_deepspeed_environment(use_gpu: bool) -> None:
-    """Before DeepSpeed is imported: its accelerator (picked at import; on CPU it must be told), and the
-    `ninja` that builds its JIT ops (the CPU shared-memory allreduce).
+    """Before DeepSpeed is imported: its accelerator (picked at import; on CPU it must be told), and where
+    and with which `ninja` its JIT ops (the CPU shared-memory allreduce) are built.
 
     The ninja is the one installed beside this interpreter, first on PATH. Otherwise processes whose PATH
     differs find different ninjas (a system 1.11 or the environment's 1.13), whose build logs hash
@@ -23,6 +23,9 @@ def prepare_deepspeed_environment(use_gpu: bool) -> None:
     one to two minutes of both cores on a 2-core machine, inside whichever stage was starting.
     """
     os.environ.setdefault("DS_ACCELERATOR", "cuda" if use_gpu else "cpu")
+    # Built ops belong to this environment's torch: kept inside it, so two checkouts never rebuild over
+    # each other's (torch's default, ~/.cache/torch_extensions, is keyed by op name only).
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", os.path.join(sys.prefix, "torch_extensions"))
     interpreter_bin = os.path.dirname(sys.executable)
     if os.path.exists(os.path.join(interpreter_bin, "ninja")):
         path = os.environ.get("PATH", "").split(os.pathsep)
