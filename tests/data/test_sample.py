@@ -195,9 +195,10 @@ def test_annotations(corpus):
         assert all(x["score"] > y["score"] for x, y in zip(by_rank, by_rank[1:], strict=False))
         assert all(1 <= c["score"] <= 5 and c["evaluation"] for c in comps)
         models = {c["model"]: c for c in comps}
-        assert {"sample-terse", "sample-wrong", "sample-evasive"} <= set(models)
-        assert 3 <= models["sample-terse"]["score"] <= 4
-        assert 1 <= models["sample-wrong"]["score"] <= 2 and models["sample-evasive"]["score"] == 1
+        assert "sample-wrong" in models and 1 <= models["sample-wrong"]["score"] <= 2
+        # the short answers come from models that answer about half the prompts
+        assert 3 <= models.get("sample-terse", {"score": 3})["score"] <= 4
+        assert models.get("sample-evasive", {"score": 1})["score"] == 1
         if "sample-expert" in models:
             assert by_rank[0]["model"] == "sample-expert" and models["sample-expert"]["score"] == 5
         if "\n\nA. " in a["prompt"]:
@@ -216,6 +217,9 @@ def test_annotations(corpus):
         else:
             assert by_rank[0]["model"] == "sample-expert"
     assert sum("\n\nA. " in a["prompt"] for a in rows) > len(rows) / 2
+    for short in ("sample-terse", "sample-hedging", "sample-evasive"):
+        answered = sum(any(c["model"] == short for c in a["completions"]) for a in rows)
+        assert 0.4 < answered / len(rows) < 0.75, short
 
 
 def test_preferences_are_binarized_annotations(corpus):
@@ -238,6 +242,22 @@ def test_preferences_are_binarized_annotations(corpus):
     # the best answer is not always the same model's, so a reward model cannot learn one style as "good"
     chosen = Counter(p["metadata"]["chosen"]["model"] for p in corpus["rows"]["preferences"])
     assert min(chosen.values()) > len(corpus["rows"]["preferences"]) / 5
+
+
+def test_preferences_do_not_teach_that_longer_is_better(corpus):
+    pairs = corpus["rows"]["preferences"]
+    longer = [len(p["chosen"][1]["content"]) > len(p["rejected"][1]["content"]) for p in pairs]
+    # Zephyr binarization with mostly short rejected answers gave 78% (and a reward model that picked
+    # the long wrong answer of every "length" test pair)
+    assert sum(longer) / len(pairs) < 0.7
+    walks = [p["rejected"][1]["content"] for p in pairs
+             if p["metadata"]["rejected"]["model"] == "sample-verbose-wrong"]
+    assert len(walks) > len(pairs) / 10
+    # the walks vary sentence by sentence, and none uses the reward test's held-out wording
+    openings = {w.split(". ")[0] for w in walks}
+    test_openings = {p["rejected"][1]["content"].split(". ")[0] for p in corpus["rows"]["reward_test"]
+                     if p["label_type"] == "length"}
+    assert len(openings) >= 4 and not openings & test_openings
 
 
 def test_binarize_is_seeded_and_rejects_ties():

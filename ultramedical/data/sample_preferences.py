@@ -8,7 +8,15 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from ultramedical.data.knowledge import Fact, claim, distractors, fact_with_object, render, spec
+from ultramedical.data.knowledge import (
+    Fact,
+    claim,
+    distractors,
+    fact_with_object,
+    related_facts,
+    render,
+    spec,
+)
 from ultramedical.data.prompts import mcq_answer_sentence
 from ultramedical.data.sample_texts import (
     CONFIDENT,
@@ -27,6 +35,8 @@ REWARD_LABELS = ("easy", "hard", "length")
 # Of multiple-choice annotations; when the best answer is always the same model's, a reward model learns
 # that model's style instead of what makes an answer right
 EXPERT_ANSWER_RATE = 0.5
+SHORT_ANSWER_RATE = 0.5
+MIN_COMPLETIONS = 4
 
 
 def _completion(model: str, text: str, score: float, evaluation: str) -> dict[str, Any]:
@@ -48,28 +58,53 @@ def _framed(mcq: MCQ, obj: str, letter: str, frame: str) -> str:
     return f"{text} {mcq_answer_sentence(letter)}"
 
 
-# Long option-by-option walks that end on a wrong option: (opening, set-aside, conclusion, closing). The
-# train phrasing is for annotations, the test phrasing for the reward test's "length" pairs.
-_WRONG_WALKS = {
-    "train": (
+# Long option-by-option walks that end on a wrong option, built from an opening, one set-aside per
+# dropped option, a conclusion and a closing. Annotations draw each part from its own pool, so a reward
+# model learns what such a walk does (it drops the right option and ends on a wrong one), not one
+# wording of it; the reward test's "length" pairs use a held-out wording (_TEST_WALK).
+_TRAIN_WALK_PARTS = (
+    (
         "Each option deserves a careful look before answering.",
+        "To answer this properly, I will go through every choice in turn.",
+        "A thorough approach is to rule options out one by one.",
+        "Before settling on an answer, it helps to test each option against the stem.",
+    ),
+    (
         "Consider {text} (option {letter}): this is unlikely here, since {claim}.",
+        "First, {text} ({letter}) does not fit, as {claim}.",
+        "{letter}, {text}, is excluded: {claim}.",
+        "Choice {letter} is {text}, which we can drop because {claim}.",
+    ),
+    (
         "By elimination, {wrong} fits {subject} best, because {claim}.",
+        "What remains is {wrong}, the most plausible link to {subject}: {claim}.",
+        "Therefore the best remaining explanation for {subject} is {wrong}, given that {claim}.",
+        "Only {wrong} survives this review for {subject}, since {claim}.",
+    ),
+    (
         "Having considered every possibility in depth, I am confident in this conclusion.",
+        "This systematic elimination leaves no serious doubt about the answer.",
+        "Every alternative has been examined, so this answer is well supported.",
+        "Careful reasoning through all the choices makes this the clear answer.",
     ),
-    "test": (
-        "Let us work through the options one at a time before committing to an answer.",
-        "Option {letter} ({text}) can be set aside, because {claim}.",
-        "That leaves {wrong} as the option that best fits {subject}, since {claim}.",
-        "Weighing every detail of the question carefully, this is the most defensible choice.",
-    ),
-}
+)
+_TEST_WALK = (
+    "Let us work through the options one at a time before committing to an answer.",
+    "Option {letter} ({text}) can be set aside, because {claim}.",
+    "That leaves {wrong} as the option that best fits {subject}, since {claim}.",
+    "Weighing every detail of the question carefully, this is the most defensible choice.",
+)
 
 
-def _verbose_wrong(mcq: MCQ, wrong_letter: str, wrong: str, split: str = "train") -> str:
+def _train_walk(rng: random.Random) -> tuple[str, str, str, str]:
+    opening, set_aside, conclusion, closing = (rng.choice(pool) for pool in _TRAIN_WALK_PARTS)
+    return opening, set_aside, conclusion, closing
+
+
+def _verbose_wrong(mcq: MCQ, wrong_letter: str, wrong: str, walk: tuple[str, str, str, str]) -> str:
     """A long walk through the options that ends on a wrong one: length that a judge must not reward."""
     fact = mcq.fact
-    opening, set_aside, conclusion, closing = _WRONG_WALKS[split]
+    opening, set_aside, conclusion, closing = walk
     parts = [opening]
     parts += [set_aside.format(text=text, letter=letter,
                                claim=claim(fact_with_object(fact.relation, text), capitalize=False))
@@ -80,29 +115,46 @@ def _verbose_wrong(mcq: MCQ, wrong_letter: str, wrong: str, split: str = "train"
     return " ".join(parts)
 
 
+def _reasoned_wrong(fact: Fact, wrong: str, rng: random.Random, answer: str = "") -> str:
+    """A wrong claim dressed as a reasoned answer (related true facts, a confident close): as long as
+    the expert's answer, so length does not tell a good answer from a bad one."""
+    related = [f"{claim(r)}." for r in related_facts(fact)[:2]]
+    parts = [f"The question hinges on {fact.subject}.", f"{claim(fact, wrong)}.", *related,
+             rng.choice(CONFIDENT)]
+    return " ".join([*parts, answer] if answer else parts)
+
+
 def _graded(
     fact: Fact, expert: str | None, terse: str, hedged: str, wrong: str, rng: random.Random,
     more: Iterable[dict] = (),
 ) -> list[dict]:
     """Ranked completions of graded quality; `more` adds prompt-specific ones (their scores distinct).
-    `expert` None: that model did not answer this prompt, so another one ranks first."""
-    evasive, why = rng.choice(EVASIVE)
+    `expert` None: that model did not answer this prompt, so another one ranks first. The short
+    answers (terse, hedging, evasive) each come from a model that answers about half the prompts: were
+    they always there, most rejected answers would be short ones and a reward model would learn that
+    longer is better."""
+    evasive, why_evasive = rng.choice(EVASIVE)
     completions = [] if expert is None else [
         _completion("sample-expert", expert, 5.0,
                     f"Correct and well explained: identifies {fact.obj} and justifies it accurately. "
                     f"{fact.explanation}"),
     ]
     completions += [
-        _completion("sample-terse", terse, rng.choice((3.0, 3.5, 4.0)),
-                    "Correct but terse: gives the right answer without any reasoning, so it teaches little."),
         _completion("sample-wrong", wrong, rng.choice((1.5, 2.0)),
                     f"Incorrect and overconfident: the stated answer is wrong. {fact.explanation}"),
-        _completion("sample-evasive", evasive, 1.0, why),
+        *more,
     ]
-    if rng.random() < 0.5:
-        why = "Reaches the right answer but hedges between options without justification."
-        completions.append(_completion("sample-hedging", hedged, 2.5, why))
-    return _ranked([*completions, *more], rng)
+    short = [
+        _completion("sample-terse", terse, rng.choice((3.0, 3.5, 4.0)),
+                    "Correct but terse: gives the right answer without any reasoning, so it teaches little."),
+        _completion("sample-hedging", hedged, 2.5,
+                    "Reaches the right answer but hedges between options without justification."),
+        _completion("sample-evasive", evasive, 1.0, why_evasive),
+    ]
+    answered = [c for c in short if rng.random() < SHORT_ANSWER_RATE]
+    missing = [c for c in short if c not in answered]
+    completions += answered + missing[:max(0, MIN_COMPLETIONS - len(completions) - len(answered))]
+    return _ranked(completions, rng)
 
 
 def annotations(seed: int, count: int) -> list[dict]:
@@ -117,8 +169,11 @@ def annotations(seed: int, count: int) -> list[dict]:
             wrong = distractors(fact, 1, rng)[0]
             hedged = (f"I think {claim(fact, capitalize=False)}, although it may also be that "
                       f"{claim(fact, wrong, capitalize=False)}.")
+            reasoned_wrong = _completion("sample-wrong-reasoned", _reasoned_wrong(fact, wrong, rng), 1.25,
+                                         f"Confident and well written, but its central claim is false. "
+                                         f"{fact.explanation}")
             completions = _graded(fact, reference, f"{claim(fact)}.", hedged,
-                                  f"{claim(fact, wrong)}. {rng.choice(CONFIDENT)}", rng)
+                                  f"{claim(fact, wrong)}. {rng.choice(CONFIDENT)}", rng, [reasoned_wrong])
         else:
             n = rng.choice((4, 5))
             mcq = build_mcq(fact, rng.choice(rel.train_vignettes + rel.train_stems), rng, n, position(n))
@@ -134,11 +189,13 @@ def annotations(seed: int, count: int) -> list[dict]:
                             "Correct and concise: states the deciding fact and the matching option."),
                 _completion("sample-fluent-wrong", _framed(mcq, wrong, wrong_letter, frame), 1.75,
                             f"Fluent and confident, but built on a false claim. {fact.explanation}"),
-                _completion("sample-verbose-wrong", _verbose_wrong(mcq, wrong_letter, wrong), 1.25,
+                _completion("sample-verbose-wrong", _verbose_wrong(mcq, wrong_letter, wrong,
+                                                                   _train_walk(rng)), 1.25,
                             "Long and thorough-sounding, but it eliminates the right option and answers "
                             "wrongly."),
             ]
-            false_answer = f"{claim(fact, wrong)}. {mcq_answer_sentence(wrong_letter)}"
+            false_answer = (f"{claim(fact, wrong)}. {mcq_answer_sentence(wrong_letter)}" if rng.random() < 0.5
+                            else _reasoned_wrong(fact, wrong, rng, mcq_answer_sentence(wrong_letter)))
             # Not every model answers every prompt: without the expert, the concise answer ranks first
             expert = reference if rng.random() < EXPERT_ANSWER_RATE else None
             completions = _graded(fact, expert, terse, hedged, false_answer, rng, misleading)
@@ -199,7 +256,7 @@ def reward_test(seed: int, count: int) -> list[dict]:
         else:
             chosen = _completion("sample-concise", f"{claim(fact)}. {mcq_answer_sentence(letter)}", 4.5,
                                  "Correct and concise.")
-            walk = _verbose_wrong(mcq, wrong_letter, wrong, "test")
+            walk = _verbose_wrong(mcq, wrong_letter, wrong, _TEST_WALK)
             rejected = _completion("sample-verbose-wrong", walk, 1.5,
                                    "Long and confident, but the answer is wrong.")
         rows.append(_pair(f"sample-reward,{i}", mcq.prompt, chosen, rejected, label))
