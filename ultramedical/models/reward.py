@@ -15,12 +15,23 @@ from ultramedical.data.schemas import Message
 from ultramedical.eval.extract import extract_choice
 from ultramedical.models.loading import load_reward_model, load_tokenizer, resolve_dtype
 
+CPU_MAX_PADDING = 0.25
+
 
 class RewardModel:
     def __init__(
-        self, path: str | Path, batch_size: int = 16, max_length: int = 1024, use_gpu: bool | None = None
+        self,
+        path: str | Path,
+        batch_size: int = 16,
+        max_length: int = 1024,
+        use_gpu: bool | None = None,
+        max_padding: float | None = None,
     ):
+        """`max_padding`: most padding a forward may carry, as a fraction of its real tokens (None: no
+        limit). A CPU pays for a padded token as for a real one, so there it defaults to 0.25: a batch of
+        requests of mixed lengths runs as several shorter forwards instead of one padded to the longest."""
         use_gpu = torch.cuda.is_available() if use_gpu is None else use_gpu
+        self.max_padding = (None if use_gpu else CPU_MAX_PADDING) if max_padding is None else max_padding
         self.path = str(path)
         self.device = torch.device("cuda" if use_gpu else "cpu")
         self.tokenizer = load_tokenizer(path)
@@ -38,11 +49,9 @@ class RewardModel:
     def score(self, conversations: Sequence[Sequence[Message]]) -> list[float]:
         """One scalar reward per conversation (the last message is the response being judged)."""
         encoded = [self.token_ids(c) for c in conversations]
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))  # similar lengths share a batch
         rewards = [0.0] * len(encoded)
         pad = self.tokenizer.pad_token_id
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
+        for chunk in length_chunks([len(e) for e in encoded], self.batch_size, self.max_padding):
             longest = max(len(encoded[i]) for i in chunk)
             ids = torch.full((len(chunk), longest), pad, dtype=torch.long)
             mask = torch.zeros((len(chunk), longest), dtype=torch.long)
@@ -58,6 +67,26 @@ class RewardModel:
         return self.score(
             [[*p, {"role": "assistant", "content": r}] for p, r in zip(prompts, responses, strict=True)]
         )
+
+
+def length_chunks(
+    lengths: Sequence[int], batch_size: int, max_padding: float | None = None
+) -> list[list[int]]:
+    """Indices grouped into padded forwards: shortest first, a chunk closes at `batch_size` items or
+    before padding every item to the newest (longest) one would exceed `max_padding` x its real tokens."""
+    chunks: list[list[int]] = []
+    chunk: list[int] = []
+    real = 0
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+        length = lengths[index]
+        padded, budget = (len(chunk) + 1) * length, (real + length) * (1 + (max_padding or 0))
+        too_padded = max_padding is not None and padded > budget
+        if chunk and (len(chunk) == batch_size or too_padded):
+            chunks.append(chunk)
+            chunk, real = [], 0
+        chunk.append(index)
+        real += length
+    return [*chunks, chunk] if chunk else chunks
 
 
 def answer_rule(response: str, answer: str, choices: str, bonus: float, penalty: float) -> float:
