@@ -205,7 +205,8 @@ def test_annotations(corpus):
             assert by_rank[0]["model"] in ("sample-expert", "sample-concise")
             _, options = split_mcq(a["prompt"])
             good = ANSWER_RE.search(models["sample-concise"]["text"]).group(1)
-            for bad_model in ("sample-wrong", "sample-fluent-wrong", "sample-verbose-wrong"):
+            for bad_model in ("sample-wrong", "sample-fluent-wrong", "sample-verbose-wrong",
+                              "sample-thorough-wrong"):
                 bad = ANSWER_RE.search(models[bad_model]["text"]).group(1)
                 assert good in options and bad in options and good != bad
             # a right answer can be the shorter one: length alone must not tell good from bad

@@ -68,24 +68,32 @@ _TRAIN_WALK_PARTS = (
         "To answer this properly, I will go through every choice in turn.",
         "A thorough approach is to rule options out one by one.",
         "Before settling on an answer, it helps to test each option against the stem.",
+        "I will check the choices one after another and keep only the one that survives.",
+        "The safest way through this question is to weigh each listed answer.",
     ),
     (
         "Consider {text} (option {letter}): this is unlikely here, since {claim}.",
         "First, {text} ({letter}) does not fit, as {claim}.",
         "{letter}, {text}, is excluded: {claim}.",
         "Choice {letter} is {text}, which we can drop because {claim}.",
+        "Answer {letter} ({text}) is ruled out: {claim}.",
+        "We can reject {letter}, {text}, since {claim}.",
     ),
     (
         "By elimination, {wrong} fits {subject} best, because {claim}.",
         "What remains is {wrong}, the most plausible link to {subject}: {claim}.",
         "Therefore the best remaining explanation for {subject} is {wrong}, given that {claim}.",
         "Only {wrong} survives this review for {subject}, since {claim}.",
+        "So the choice left standing for {subject} is {wrong}: {claim}.",
+        "This points to {wrong} for {subject}, because {claim}.",
     ),
     (
         "Having considered every possibility in depth, I am confident in this conclusion.",
         "This systematic elimination leaves no serious doubt about the answer.",
         "Every alternative has been examined, so this answer is well supported.",
         "Careful reasoning through all the choices makes this the clear answer.",
+        "Taking all of this together, the conclusion is firm.",
+        "With the other choices excluded, this answer stands.",
     ),
 )
 _TEST_WALK = (
@@ -178,7 +186,7 @@ def annotations(seed: int, count: int) -> list[dict]:
             n = rng.choice((4, 5))
             mcq = build_mcq(fact, rng.choice(rel.train_vignettes + rel.train_stems), rng, n, position(n))
             prompt, reference, letter = mcq.prompt, reasoned(mcq, rng), mcq.answer
-            wrong_letter, wrong = rng.choice(mcq.wrong())
+            (wrong_letter, wrong), (other_letter, other) = rng.sample(mcq.wrong(), 2)
             terse = rng.choice((letter, f"{letter}. {fact.obj}", mcq_answer_sentence(letter)))
             hedged = (f"It is either {wrong} or {fact.obj}; I am not certain, but I lean towards {fact.obj}. "
                       f"{mcq_answer_sentence(letter)}")
@@ -193,6 +201,10 @@ def annotations(seed: int, count: int) -> list[dict]:
                                                                    _train_walk(rng)), 1.25,
                             "Long and thorough-sounding, but it eliminates the right option and answers "
                             "wrongly."),
+                _completion("sample-thorough-wrong",
+                            _verbose_wrong(mcq, other_letter, other, _train_walk(rng)), 1.1,
+                            "A long walk through the options that drops the right one: thorough in form, "
+                            "wrong in substance."),
             ]
             false_answer = (f"{claim(fact, wrong)}. {mcq_answer_sentence(wrong_letter)}" if rng.random() < 0.5
                             else _reasoned_wrong(fact, wrong, rng, mcq_answer_sentence(wrong_letter)))
