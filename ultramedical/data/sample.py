@@ -4,7 +4,7 @@
 
   instructions.jsonl   UltraMedical instruction records: MedQA/MedMCQA-style multiple choice, PubMedQA-style
                        literature items and open-ended questions, about 10% of them multi-turn
-  annotations.jsonl    preference prompts with 4 to 8 judged, ranked completions of graded quality
+  annotations.jsonl    preference prompts with 4 to 9 judged, ranked completions of graded quality
   preferences.jsonl    one Zephyr-style chosen/rejected pair per annotation (see `binarize`)
   test/*.jsonl         held-out MedQA, MedMCQA, PubMedQA and MMLU items in their published schemas
   reward_test.jsonl    easy/hard/length reward-model pairs in the style of Medical RewardBench

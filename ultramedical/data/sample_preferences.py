@@ -1,4 +1,4 @@
-"""The sample corpus's preference data: annotations (4 to 8 judged, ranked completions of graded quality
+"""The sample corpus's preference data: annotations (4 to 9 judged, ranked completions of graded quality
 per prompt), their Zephyr-style binarization, and the reward test (easy / hard / length pairs in the
 style of Medical RewardBench)."""
 
