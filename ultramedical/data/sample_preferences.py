@@ -70,6 +70,10 @@ _TRAIN_WALK_PARTS = (
         "Before settling on an answer, it helps to test each option against the stem.",
         "I will check the choices one after another and keep only the one that survives.",
         "The safest way through this question is to weigh each listed answer.",
+        "Several answers look possible at first, so each needs to be examined.",
+        "Working carefully, I will eliminate the weaker choices first.",
+        "This question rewards a systematic pass over the options.",
+        "Rather than guess, I will test every option in turn.",
     ),
     (
         "Consider {text} (option {letter}): this is unlikely here, since {claim}.",
@@ -78,6 +82,10 @@ _TRAIN_WALK_PARTS = (
         "Choice {letter} is {text}, which we can drop because {claim}.",
         "Answer {letter} ({text}) is ruled out: {claim}.",
         "We can reject {letter}, {text}, since {claim}.",
+        "{text} (choice {letter}) is not it, because {claim}.",
+        "Next, {letter} ({text}) falls away: {claim}.",
+        "Option {letter}, {text}, is unconvincing, since {claim}.",
+        "{letter} is {text}; we can eliminate it because {claim}.",
     ),
     (
         "By elimination, {wrong} fits {subject} best, because {claim}.",
@@ -86,6 +94,10 @@ _TRAIN_WALK_PARTS = (
         "Only {wrong} survives this review for {subject}, since {claim}.",
         "So the choice left standing for {subject} is {wrong}: {claim}.",
         "This points to {wrong} for {subject}, because {claim}.",
+        "The answer for {subject} must then be {wrong}, as {claim}.",
+        "We are left with {wrong} for {subject}, because {claim}.",
+        "Hence {wrong} is the match for {subject}: {claim}.",
+        "That makes {wrong} the best fit for {subject}, given that {claim}.",
     ),
     (
         "Having considered every possibility in depth, I am confident in this conclusion.",
@@ -94,6 +106,10 @@ _TRAIN_WALK_PARTS = (
         "Careful reasoning through all the choices makes this the clear answer.",
         "Taking all of this together, the conclusion is firm.",
         "With the other choices excluded, this answer stands.",
+        "The process of elimination makes this a confident choice.",
+        "No other option holds up under this review.",
+        "After checking every option, I am sure of this.",
+        "All the evidence reviewed points the same way.",
     ),
 )
 _TEST_WALK = (
