@@ -209,7 +209,7 @@ def run(
     ceiling = direct_batched(model_dir, items, threads, served["settings"]["max_batch_size"])
     pairs = [(a, b) for a, b in zip(served.pop("rewards"), baseline_rewards, strict=True) if a is not None]
     return {
-        "model": model_dir,
+        "model": _shown(model_dir),
         "requests_per_level": requests,
         "torch_threads": threads,
         "host": {"machine": platform.machine(), "python": platform.python_version()},
@@ -219,6 +219,12 @@ def run(
         "direct_batched_in_process": ceiling,
         "max_abs_reward_diff_vs_baseline": max((abs(a - b) for a, b in pairs), default=None),
     }
+
+
+def _shown(path: str) -> str:
+    """A path as results show it: relative to the repository when inside it (results are committed)."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(resolved)
 
 
 def table(result: dict[str, Any]) -> str:
