@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -25,13 +26,16 @@ class RewardModel:
         batch_size: int = 16,
         max_length: int = 1024,
         use_gpu: bool | None = None,
-        max_padding: float | None = None,
+        max_padding: float | None | Literal["auto"] = "auto",
     ):
         """`max_padding`: most padding a forward may carry, as a fraction of its real tokens (None: no
-        limit). A CPU pays for a padded token as for a real one, so there it defaults to 0.25: a batch of
-        requests of mixed lengths runs as several shorter forwards instead of one padded to the longest."""
+        limit). "auto": 0.25 on a CPU, which pays for a padded token as for a real one, so a batch of
+        requests of mixed lengths runs as several shorter forwards instead of one padded to the longest;
+        no limit on a GPU."""
         use_gpu = torch.cuda.is_available() if use_gpu is None else use_gpu
-        self.max_padding = (None if use_gpu else CPU_MAX_PADDING) if max_padding is None else max_padding
+        if max_padding == "auto":
+            max_padding = None if use_gpu else CPU_MAX_PADDING
+        self.max_padding = max_padding
         self.path = str(path)
         self.device = torch.device("cuda" if use_gpu else "cpu")
         self.tokenizer = load_tokenizer(path)
@@ -79,8 +83,8 @@ def length_chunks(
     real = 0
     for index in sorted(range(len(lengths)), key=lengths.__getitem__):
         length = lengths[index]
-        padded, budget = (len(chunk) + 1) * length, (real + length) * (1 + (max_padding or 0))
-        too_padded = max_padding is not None and padded > budget
+        padded = (len(chunk) + 1) * length  # every item padded to this one, the longest so far
+        too_padded = max_padding is not None and padded > (1 + max_padding) * (real + length)
         if chunk and (len(chunk) == batch_size or too_padded):
             chunks.append(chunk)
             chunk, real = [], 0
