@@ -47,3 +47,17 @@ def test_grouping_by_length_cuts_padding_and_balances_ranks():
     # the steps are shuffled, not sorted from short to long
     longest = [max(lengths[i] for i in step) for step in grouped_steps]
     assert longest != sorted(longest) and longest != sorted(longest, reverse=True)
+
+
+def test_ranks_get_about_the_same_tokens_in_every_step():
+    """Dealt 0,1,1,0,...: in plain turns the last rank would get every round's longer example, and the
+    others would wait for it in every step."""
+    n = WORLD * MB * LENGTH_GROUP_STEPS
+    lengths = _lengths(n)
+    ranks = [epoch_order(n, 0, 0, rank, WORLD, MB, lengths) for rank in range(WORLD)]
+    ours = plain = 0
+    for a, b in zip(*ranks, strict=True):
+        ordered = sorted(lengths[i] for i in a + b)
+        ours += abs(sum(lengths[i] for i in a) - sum(lengths[i] for i in b))
+        plain += sum(ordered[1::2]) - sum(ordered[0::2])
+    assert ours < 0.5 * plain

@@ -83,11 +83,19 @@ def epoch_order(
         steps = []
         for start in range(0, len(order), window):
             ranked = sorted(order[start : start + window], key=lambda i: lengths[i])
-            steps += [ranked[i : i + step] for i in range(0, len(ranked), step)]
+            steps += [_snake(ranked[i : i + step], world) for i in range(0, len(ranked), step)]
         shuffled = torch.randperm(len(steps), generator=generator).tolist()
         order = [i for s in shuffled for i in steps[s]]
     mine = order[rank::world]
     return [mine[i : i + micro_batch_size] for i in range(0, len(mine), micro_batch_size)]
+
+
+def _snake(ranked: list[int], world: int) -> list[int]:
+    """Reverse every other round of `world` examples, so that dealing in turn (rank::world) hands out the
+    sorted examples 0,1,1,0,0,1,...: every rank gets about the same number of tokens, where plain turns
+    always gave the last rank the longer example of each round and so made the others wait for it."""
+    rounds = [ranked[i : i + world] for i in range(0, len(ranked), world)]
+    return [i for n, r in enumerate(rounds) for i in (r[::-1] if n % 2 else r)]
 
 
 @dataclass
