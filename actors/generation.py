@@ -11,7 +11,7 @@ import ray
 from ray.exceptions import RayActorError
 
 from actors.recovery import call_when_available
-from ultramedical.config import GenerationConfig
+from ultramedical.config import GenerationConfig, torch_threads
 from ultramedical.generation.engine import Sampling
 
 
@@ -22,7 +22,9 @@ class GenerationEngine:
     def __init__(self, model_path: str, gen: dict[str, Any], seed: int):
         from ultramedical.generation.engine import build_llm
 
-        self.llm = build_llm(model_path, GenerationConfig.model_validate(gen), seed=seed)
+        settings = GenerationConfig.model_validate(gen)
+        threads = torch_threads(settings.threads, settings.cpus_per_engine)
+        self.llm = build_llm(model_path, settings, seed=seed, threads=threads)
 
     def ready(self) -> bool:
         return True

@@ -9,15 +9,18 @@ import ray
 from ray.exceptions import RayActorError
 
 from actors.recovery import call_when_available
-from ultramedical.config import RewardConfig
+from ultramedical.config import RewardConfig, torch_threads
 
 
 @ray.remote
 class RewardScorer:
     def __init__(self, model_path: str, reward: dict[str, Any]):
+        import torch
+
         from ultramedical.models.reward import RewardModel
 
         self.settings = RewardConfig.model_validate(reward)
+        torch.set_num_threads(torch_threads(self.settings.threads, self.settings.cpus_per_scorer))
         self.model = RewardModel(model_path, self.settings.batch_size, self.settings.max_length)
 
     def ready(self) -> bool:

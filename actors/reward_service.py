@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from ray import serve
 from ray.serve import Application
 
-from ultramedical.config import Config, RewardConfig, ServeConfig, load_config
+from ultramedical.config import Config, RewardConfig, ServeConfig, load_config, torch_threads
 from ultramedical.data.schemas import Message
 from ultramedical.models.loading import local_or_hub
 from ultramedical.models.reward import RewardModel
@@ -48,7 +48,7 @@ class RewardService:
         self.reward_settings = RewardConfig.model_validate(settings["reward"])
         if self.serve_settings.gpus_per_replica == 0:
             # Intra-op threads match the CPUs Ray granted, so replicas sharing a node do not oversubscribe it.
-            torch.set_num_threads(max(1, int(self.serve_settings.cpus_per_replica)))
+            torch.set_num_threads(torch_threads(None, self.serve_settings.cpus_per_replica))
         self._token_sha256 = token_sha256
         self._model = self._load(model_dir)
         self._reload_lock = asyncio.Lock()

@@ -13,7 +13,7 @@ from typing import Any
 
 import ray
 
-from ultramedical.config import Config
+from ultramedical.config import Config, torch_threads
 from ultramedical.models.packed import WeightPacker
 
 
@@ -42,7 +42,7 @@ class TrainerWorker:
         from ultramedical.training.loop import Learner
 
         trainer = self.config.trainer
-        torch.set_num_threads(max(1, int(trainer.cpus_per_worker)))
+        torch.set_num_threads(torch_threads(None, trainer.cpus_per_worker))
         os.environ.update(
             MASTER_ADDR=master[0],
             MASTER_PORT=str(master[1]),

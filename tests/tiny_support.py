@@ -11,6 +11,10 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+# The suite runs two test files at once on 2 cores: engines and scorers keep to one thread each there.
+SUITE_THREADS = {"generation.threads": 1, "reward.threads": 1}
+
+
 def tiny_config(artifacts: Path, runs_root: Path, **overrides: Any) -> Any:
     """The tiny-cpu preset pointed at the session's artifacts, with small data for fast tests."""
     from ultramedical.config import load_config
@@ -28,6 +32,7 @@ def tiny_config(artifacts: Path, runs_root: Path, **overrides: Any) -> Any:
         "data.eval_benchmarks": {"medqa": {"path": str(data / "test" / "medqa.jsonl")}},
         "trainer.micro_batch_size": 4,
         "trainer.log_every_steps": 1,
+        **SUITE_THREADS,
     }
     return load_config(REPO_ROOT / "configs" / "tiny-cpu.yaml", base | overrides)
 

@@ -132,6 +132,17 @@ class KTOConfig(StageConfig):
     undesirable_weight: float = Field(1.0, gt=0)
 
 
+THREADS_HELP = (
+    "torch threads per actor on CPU; default: {cpus} rounded down, at least 1. More than its CPUs pays where "
+    "the actor has the machine to itself (the online round's phases take turns)"
+)
+
+
+def torch_threads(threads: int | None, cpus: float) -> int:
+    """An actor's torch intra-op threads: the configured number, else the CPUs Ray granted it (at least 1)."""
+    return threads or max(1, int(cpus))
+
+
 class GenerationConfig(Section):
     """The vLLM generation pool."""
 
@@ -149,6 +160,7 @@ class GenerationConfig(Section):
     cpus_per_engine: float = Field(1.0, gt=0)
     gpus_per_engine: float = Field(0.0, ge=0, description="tensor_parallel_size on GPU; a fraction to share")
     prompts_per_call: int = Field(16, ge=1, description="prompts per dispatch to an engine")
+    threads: int | None = Field(None, ge=1, description=THREADS_HELP.format(cpus="cpus_per_engine"))
 
 
 class RewardConfig(Section):
@@ -160,6 +172,7 @@ class RewardConfig(Section):
     cpus_per_scorer: float = Field(1.0, gt=0)
     gpus_per_scorer: float = Field(0.0, ge=0)
     max_restarts: int = Field(2, ge=0)
+    threads: int | None = Field(None, ge=1, description=THREADS_HELP.format(cpus="cpus_per_scorer"))
     correct_letter_bonus: float = 0.0
     wrong_letter_penalty: float = 0.0
 

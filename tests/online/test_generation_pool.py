@@ -35,7 +35,12 @@ def test_engine_killed_mid_round_every_prompt_answered_once(ray_cluster, artifac
     config = tiny_config(
         artifacts,
         tmp_path,
-        **{"generation.engines": 2, "generation.cpus_per_engine": 1, "generation.prompts_per_call": 4},
+        **{
+            "generation.engines": 2,
+            "generation.cpus_per_engine": 1,
+            "generation.prompts_per_call": 4,
+            "generation.threads": 2,
+        },
     )
     pool = GenerationPool(str(artifacts / "tiny" / "policy"), config.generation)
     items = prompt_items(artifacts, 48)
@@ -52,6 +57,9 @@ def test_engine_killed_mid_round_every_prompt_answered_once(ray_cluster, artifac
     answered = completed(refs)
 
     assert pool.restarts_seen >= 1
+    # generation.threads holds in every engine, the restarted one included (vLLM would drop to one thread)
+    for engine in pool.engines:
+        assert ray.get(engine.__ray_call__.remote(lambda _: torch.get_num_threads())) == 2
     assert [item["prompt_id"] for item in answered] == [item["prompt_id"] for item in items]
     assert all(len(item["completions"]) == 2 for item in answered)
     assert stats["prompts"] == 48 and stats["tokens"] == sum(

@@ -36,7 +36,10 @@ class PolicyEvaluator:
         self.config = config
         self.model = local_or_hub(model)
         self.tokenizer = load_tokenizer(self.model)
-        self.llm = build_llm(self.model, config.generation, seed=config.trainer.seed)
+        # In-process: generation.threads, else every CPU (the evaluator has the machine to itself).
+        self.llm = build_llm(
+            self.model, config.generation, seed=config.trainer.seed, threads=config.generation.threads
+        )
 
     def switch_to(self, model: str) -> None:
         model = local_or_hub(model)

@@ -30,10 +30,21 @@ def has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def build_llm(model_path: str, gen: GenerationConfig, seed: int = 0) -> Any:
-    """A vLLM engine for `model_path` that can take new weights in place (see weight_sync.py)."""
+def build_llm(model_path: str, gen: GenerationConfig, seed: int = 0, threads: int | None = None) -> Any:
+    """A vLLM engine for `model_path` that can take new weights in place (see weight_sync.py).
+
+    On CPU the forward runs on `threads` torch threads (None: every CPU this process may use). vLLM
+    otherwise drops torch to one thread for serving unless OMP_NUM_THREADS is set; with a second
+    thread the small policy's generation took 8.0 s instead of 12.9 s here.
+    """
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(gen.cpu_kvcache_gib))
+    if not has_cuda():
+        import torch
+
+        count = threads or len(os.sched_getaffinity(0))
+        os.environ["OMP_NUM_THREADS"] = str(count)
+        torch.set_num_threads(count)
     from vllm import LLM
 
     return LLM(

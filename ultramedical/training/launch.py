@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ultramedical.cluster import connect_ray
-from ultramedical.config import Config
+from ultramedical.config import Config, torch_threads
 from ultramedical.io import append_jsonl, atomic_write_json, atomic_write_text
 from ultramedical.models.loading import local_or_hub
 from ultramedical.rundir import RunDir, is_complete_model
@@ -108,7 +108,7 @@ def train_worker(spec: dict[str, Any]) -> None:
     import ray.train
 
     config = Config.model_validate(spec["config"])
-    torch.set_num_threads(max(1, int(config.trainer.cpus_per_worker)))
+    torch.set_num_threads(torch_threads(None, config.trainer.cpus_per_worker))
     stage, stage_dir = spec["stage"], Path(spec["stage_dir"])
     algorithm = ALGORITHMS[stage](config)
     examples = ray.get(spec["examples"])
