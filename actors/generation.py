@@ -3,6 +3,7 @@ re-sending of the batches an engine was holding when it died."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from typing import Any
@@ -13,6 +14,11 @@ from ray.exceptions import RayActorError
 from actors.recovery import call_when_available
 from ultramedical.config import GenerationConfig, torch_threads
 from ultramedical.generation.engine import Sampling
+
+
+def call_size(items: int, per_call: int, engines: int) -> int:
+    """Prompts per engine call: `per_call`, fewer where that would leave one of `engines` without work."""
+    return max(1, min(per_call, math.ceil(items / max(1, engines))))
 
 
 @ray.remote
@@ -93,8 +99,11 @@ class GenerationPool:
         self, items: list[dict[str, Any]], sampling: Sampling, per_call: int | None = None
     ) -> tuple[list[ray.ObjectRef], dict[str, float]]:
         """Dispatch the items in batches to the least-loaded engine; returns the completion references
-        in input order and aggregates (prompts, tokens, seconds). Batches lost with an engine are re-sent."""
-        per_call = per_call or self.gen.prompts_per_call
+        in input order and aggregates (prompts, tokens, seconds). Batches lost with an engine are re-sent.
+
+        Batches hold `prompts_per_call` prompts, fewer where that would leave a live engine without work.
+        """
+        per_call = call_size(len(items), per_call or self.gen.prompts_per_call, sum(self.alive))
         pending = deque((i, items[i : i + per_call]) for i in range(0, len(items), per_call))
         results: dict[int, ray.ObjectRef] = {}
         in_flight: dict[ray.ObjectRef, tuple[int, int, list[dict[str, Any]], ray.ObjectRef]] = {}

@@ -10,7 +10,7 @@ import ray
 import torch
 from tiny_support import tiny_config
 
-from actors.generation import GenerationPool
+from actors.generation import GenerationPool, call_size
 from actors.trainer_group import TrainerGroup
 from ultramedical.data.loading import load_records
 from ultramedical.generation.engine import Sampling
@@ -29,6 +29,14 @@ def prompt_items(artifacts, count):
 
 def completed(refs):
     return [item for batch in ray.get(refs) for item in batch]
+
+
+@pytest.mark.parametrize(
+    ("items", "per_call", "engines", "expected"),
+    [(32, 64, 1, 32), (32, 64, 2, 16), (48, 4, 2, 4), (3, 16, 4, 1), (0, 16, 1, 1), (10, 16, 0, 10)],
+)
+def test_calls_are_as_large_as_asked_but_every_engine_gets_work(items, per_call, engines, expected):
+    assert call_size(items, per_call, engines) == expected
 
 
 def test_engine_killed_mid_round_every_prompt_answered_once(ray_cluster, artifacts, tmp_path):
