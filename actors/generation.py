@@ -25,6 +25,8 @@ def call_size(items: int, per_call: int, engines: int) -> int:
 class GenerationEngine:
     """One vLLM engine in this actor's process (uni executor)."""
 
+    extra_sampling: dict[str, Any] = {}  # more vLLM SamplingParams for every call (a subclass may set them)
+
     def __init__(self, model_path: str, gen: dict[str, Any], seed: int):
         from ultramedical.generation.engine import build_llm
 
@@ -47,7 +49,9 @@ class GenerationEngine:
         from ultramedical.generation.engine import generate
 
         start = time.perf_counter()
-        outputs = generate(self.llm, [item["prompt_token_ids"] for item in batch], sampling)
+        outputs = generate(
+            self.llm, [item["prompt_token_ids"] for item in batch], sampling, **self.extra_sampling
+        )
         items = [
             item | {"completions": completions} for item, completions in zip(batch, outputs, strict=True)
         ]

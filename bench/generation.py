@@ -6,8 +6,8 @@ Equal work is forced, then checked: vLLM runs with `ignore_eos=True` and `genera
 tokens must match or the benchmark raises.
 
 `FixedLengthPool` is our `GenerationPool` (same dispatch, same engine actor, same `build_llm` settings) whose
-engines build their `SamplingParams` with `ignore_eos=True`: the project's `Sampling` has no such field, so
-the bench subclasses the engine actor instead of changing library code.
+engines add `ignore_eos=True` to their `SamplingParams` (`extra_sampling`): the project's `Sampling` has no
+such field, so the bench subclasses the engine actor instead of changing library code.
 """
 
 from __future__ import annotations
@@ -31,38 +31,12 @@ BASELINE = "transformers generate (TRL online batching: 8 prompts/call, num_retu
 class FixedLengthEngine(GenerationEngine.__ray_actor_class__):
     """Our engine actor, generating exactly `max_tokens` tokens per completion (EOS ignored)."""
 
+    extra_sampling = {"ignore_eos": True}
+
     def torch_threads(self) -> int:
         import torch
 
         return torch.get_num_threads()
-
-    @ray.method(num_returns=2)
-    def generate(
-        self, batch: list[dict[str, Any]], sampling: Sampling
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        from vllm import SamplingParams, TokensPrompt
-
-        start = time.perf_counter()
-        params = SamplingParams(
-            n=sampling.n,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            max_tokens=sampling.max_tokens,
-            seed=sampling.seed,
-            ignore_eos=True,
-        )
-        prompts = [TokensPrompt(prompt_token_ids=item["prompt_token_ids"]) for item in batch]
-        outputs = self.llm.generate(prompts, params, use_tqdm=False)
-        items = []
-        tokens = 0
-        for item, output in zip(batch, outputs, strict=True):
-            completions = [
-                {"token_ids": list(c.token_ids), "text": c.text, "finish_reason": c.finish_reason}
-                for c in output.outputs
-            ]
-            tokens += sum(len(c["token_ids"]) for c in completions)
-            items.append(item | {"completions": completions})
-        return {"prompts": len(batch), "tokens": tokens, "seconds": time.perf_counter() - start}, items
 
 
 class FixedLengthPool(GenerationPool):

