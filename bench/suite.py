@@ -112,9 +112,12 @@ class Context:
             self.pool = None
         if self.pool is None:
             preset = self.config.generation
-            # At most one logical CPU between the engines, so trainers and scorer still fit beside them.
+            # At most one logical CPU between the engines, so trainers and scorer still fit beside them,
+            # and the preset's threads shared out: two engines of 2 threads each on 2 cores took twice as long
+            # per round as one engine
             cpus = min(preset.cpus_per_engine, 1.0 / engines)
-            gen = preset.model_copy(update={"engines": engines, "cpus_per_engine": cpus})
+            threads = max(1, (preset.threads or 1) // engines)
+            gen = preset.model_copy(update={"engines": engines, "cpus_per_engine": cpus, "threads": threads})
             self.pool = FixedLengthPool(str(self.assets.policy("small")), gen)
             self.pool_engines = engines
         return self.pool
