@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import yaml
-from tiny_support import REPO_ROOT, SUITE_THREADS
+from tiny_support import REPO_ROOT, SUITE_OVERRIDES
 
 from ultramedical.data.loading import load_records
 from ultramedical.online.rounds import RoundStore, round_prompts
@@ -36,7 +36,7 @@ def online_arguments(artifacts: Path, run_dir: Path, rounds: int) -> list[str]:
         *("--generation.cpus_per_engine", "0.5"),
         *("--reward.cpus_per_scorer", "0.5"),
         *("--trainer.cpus_per_worker", "0.5"),
-        *(arg for key, value in SUITE_THREADS.items() for arg in (f"--{key}", str(value))),
+        *(arg for key, value in SUITE_OVERRIDES.items() for arg in (f"--{key}", str(value))),
     ]
 
 
