@@ -54,11 +54,7 @@ def test_engine_killed_mid_round_every_prompt_answered_once(ray_cluster, artifac
     config = tiny_config(
         artifacts,
         tmp_path,
-        **{
-            "generation.engines": 2,
-            "generation.cpus_per_engine": 1,
-            "generation.prompts_per_call": 4,
-        },
+        **{"generation.engines": 2, "generation.cpus_per_engine": 1, "generation.prompts_per_call": 4},
     )
     pool = GenerationPool(str(artifacts / "tiny" / "policy"), config.generation)
     items = prompt_items(artifacts, 48)
