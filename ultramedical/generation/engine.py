@@ -35,7 +35,7 @@ def build_llm(model_path: str, gen: GenerationConfig, seed: int = 0, threads: in
 
     On CPU the forward runs on `threads` torch threads (None: every CPU this process may use). vLLM
     otherwise drops torch to one thread for serving unless OMP_NUM_THREADS is set; with a second
-    thread the small policy's generation took 8.0 s instead of 12.9 s here.
+    thread the 12.6M-parameter bench policy generated 8,192 tokens in 8.0 s instead of 12.9 s on 2 cores.
     """
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(gen.cpu_kvcache_gib))

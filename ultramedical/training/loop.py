@@ -73,7 +73,8 @@ def epoch_order(
 
     With `lengths` (trainer.group_by_length), examples of similar length share a step: each window of
     LENGTH_GROUP_STEPS steps' examples is sorted by length and cut into steps, the steps are shuffled, and
-    each step's examples are dealt to the ranks in turn. Less padding, and ranks wait less for each other.
+    each step's examples are dealt to the ranks back and forth (`_snake`). Less padding, and ranks wait
+    less for each other.
     """
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     order = torch.randperm(n_examples, generator=generator)[: (n_examples // world) * world].tolist()
