@@ -269,3 +269,22 @@ def test_damaged_parquet(tmp_path):
     with pytest.raises(SourceError) as info:
         load_records(path, "instruction")
     assert "cannot read Parquet" in str(info.value)
+
+
+@pytest.mark.parametrize("depth", [257, 990])
+def test_deeply_nested_json_fails_the_same_however_deep_the_caller(tmp_path, depth):
+    """Python's parser alone gave up at a depth that moved with the caller's stack: a file ~990 levels deep
+    loaded in one call and failed in a deeper one."""
+    path = tmp_path / "deep.json"
+    path.write_text("[" * depth + "]" * depth, encoding="utf-8")
+
+    def load_from(stack_frames: int):
+        return load_from(stack_frames - 1) if stack_frames else load_records(path, "preference")
+
+    for frames in (0, 300):
+        with pytest.raises(SourceError, match="nested deeper than 256 levels"):
+            load_from(frames)
+    lines = tmp_path / "deep.jsonl"
+    lines.write_text("[" * depth + "]" * depth + "\n", encoding="utf-8")
+    [(line, row)] = list(read_rows(lines))
+    assert line == 1 and row == BadRow("bad JSON: nested deeper than 256 levels")

@@ -7,12 +7,15 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet")
+MAX_JSON_DEPTH = 256  # records nest a few levels deep
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
 class SourceError(ValueError):
@@ -63,7 +66,7 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
                 yield number, BadRow("empty line")
                 continue
             try:
-                row = json.loads(text)
+                row = _loads(text)
             except json.JSONDecodeError as exc:
                 yield number, BadRow(f"bad JSON: {exc.msg} at column {exc.colno}")
                 continue
@@ -78,7 +81,7 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
 
 def _read_json(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadRow]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = _loads(path.read_text(encoding="utf-8"))
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, digit limit, depth
         raise SourceError(f"{path}: not a JSON document: {_json_failure(exc)}") from None
     if isinstance(data, dict) and isinstance(data.get("data"), list):
@@ -112,6 +115,20 @@ def _read_hub(dataset_id: str, split: str) -> Iterator[tuple[int, dict[str, Any]
         ) from None
     for number, row in enumerate(dataset, start=1):
         yield number, dict(row)
+
+
+def _loads(text: str) -> Any:
+    """`json.loads` with a nesting limit of its own. Python's parser gives up at a depth that depends on
+    how deep the caller's stack already is, so a file nested ~1000 levels loaded in one call and failed in
+    another; past MAX_JSON_DEPTH it now fails in every call."""
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:
+        depth = deepest = 0
+        for bracket in re.findall(r"[\[\]{}]", _JSON_STRING.sub('""', text)):
+            depth += 1 if bracket in "[{" else -1
+            deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return json.loads(text)
 
 
 def _json_failure(exc: BaseException) -> str:
