@@ -49,6 +49,7 @@ class RewardScorer:
                 item.get("choices", ""),
                 s.correct_letter_bonus,
                 s.wrong_letter_penalty,
+                item.get("prompt", ""),
             )
             rewards[owner].append(value + rule)
         summary = {"scored": len(values), "seconds": time.perf_counter() - start}

@@ -58,16 +58,12 @@ def on_this_node() -> dict[str, Any]:
 @ray.remote(num_cpus=0)
 def grade(*batches: list[dict[str, Any]]) -> dict[str, int]:
     """Greedy answers of held-out items against their keys: counts only."""
-    from ultramedical.eval.extract import extract_answer, extract_yes_no_maybe
+    from ultramedical.eval.extract import extract_choice
 
     correct = unparsed = n = 0
     for batch in batches:
         for item in batch:
-            text = item["completions"][0]["text"]
-            choices = item["choices"]
-            predicted = (
-                extract_yes_no_maybe(text) if choices == "yes/no/maybe" else extract_answer(text, choices)
-            )
+            predicted = extract_choice(item["completions"][0]["text"], item["choices"], item["prompt"])
             n += 1
             unparsed += predicted is None
             correct += predicted == item["answer"]

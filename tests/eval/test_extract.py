@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from ultramedical.eval.extract import extract_answer, extract_yes_no_maybe
+from ultramedical.data.prompts import format_mcq_prompt, prompt_options
+from ultramedical.eval.extract import extract_answer, extract_choice, extract_yes_no_maybe
 
 MCQ_CASES = [
     # Explicit answer phrases.
@@ -83,11 +84,23 @@ OPTIONS = {"A": "Insulin", "B": "Metformin", "C": "Metformin and insulin", "D": 
         ("Metformin and insulin together.", "C"),  # 'Metformin' and 'Insulin' are inside option C
         ("Either insulin or diet alone.", None),  # two options stated
         ("The answer is B even though metformin and insulin is tempting.", "B"),  # a letter wins
+        # named after an answer phrase: other options mentioned on the way do not make it ambiguous
+        ("Insulin is not first-line here. So, the answer is metformin.", "B"),
+        ("Not insulin alone. The answer is metformin and insulin.", "C"),  # longest option named wins
+        ("The answer is diet. Insulin or metformin.", None),  # no option named there; two elsewhere
         ("Nothing fits.", None),
     ],
 )
 def test_extract_answer_by_option_text(reply: str, expected: str | None) -> None:
     assert extract_answer(reply, options=OPTIONS) == expected
+
+
+def test_extract_choice_reads_the_options_from_the_prompt() -> None:
+    prompt = format_mcq_prompt("Which drug first?", OPTIONS)
+    assert prompt_options(prompt) == OPTIONS
+    assert extract_choice("So, the answer is diet alone.", "ABCD", prompt) == "D"
+    assert extract_choice("So, the answer is diet alone.", "ABCD") is None  # no prompt, no option texts
+    assert extract_choice("So, the answer is C.", "ABCD", prompt) == "C"
 
 
 def test_option_text_is_not_used_without_options() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ultramedical.models.reward import RewardModel, length_chunks
+from ultramedical.models.reward import RewardModel, answer_rule, length_chunks
 
 
 @pytest.mark.parametrize("max_padding", [None, 0.0, 0.25, 1.0])
@@ -50,3 +50,14 @@ def test_scores_do_not_depend_on_how_items_are_batched(artifacts: Path) -> None:
     assert budgeted == pytest.approx(one_batch, abs=1e-4)
     assert singly == pytest.approx(one_batch[:4], abs=1e-4)
     assert len(set(one_batch)) > 1  # the items score differently: the comparison means something
+
+
+def test_answer_rule_reads_letters_and_option_texts() -> None:
+    prompt = "Drug used to treat iron toxicity:\n\nA. pyridoxine\nB. deferoxamine\nC. glucagon"
+    rule = dict(answer="B", choices="ABC", bonus=1.0, penalty=0.5)
+    assert answer_rule("So, the answer is B.", **rule) == 1.0
+    assert answer_rule("So, the answer is C.", **rule) == -0.5
+    assert answer_rule("So, the answer is deferoxamine.", **rule, prompt=prompt) == 1.0
+    assert answer_rule("So, the answer is glucagon.", **rule, prompt=prompt) == -0.5
+    assert answer_rule("So, the answer is deferoxamine.", **rule) == -0.5  # no prompt: no option texts
+    assert answer_rule("So, the answer is B.", "", "", 1.0, 0.5) == 0.0  # open question: no rule

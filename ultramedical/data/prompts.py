@@ -6,9 +6,11 @@ always asked a question the way it was trained to answer it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 LETTERS = "ABCDEFGHIJ"
+_OPTION_LINE = re.compile(rf"^([{LETTERS}])\.\s(.*)$", re.MULTILINE)
 PUBMEDQA_LABELS = ("yes", "no", "maybe")
 
 
@@ -17,6 +19,11 @@ def format_mcq_prompt(question: str, options: Mapping[str, str]) -> str:
     lines = [question.strip(), ""]
     lines += [f"{letter}. {text.strip()}" for letter, text in options.items()]
     return "\n".join(lines)
+
+
+def prompt_options(prompt: str) -> dict[str, str]:
+    """The lettered options of a prompt written by `format_mcq_prompt` ({} when it has none)."""
+    return {m.group(1): m.group(2).strip() for m in _OPTION_LINE.finditer(prompt)}
 
 
 def options_from_list(choices: Sequence[str]) -> dict[str, str]:

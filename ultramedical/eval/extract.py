@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
-from ultramedical.data.prompts import PUBMEDQA_LABELS
+from ultramedical.data.prompts import PUBMEDQA_LABELS, prompt_options
 
 # After a letter: not another word character, apostrophe or hyphen ("A's", "X-linked", "Ab").
 _END = r"(?![\w'\u2019-])"
@@ -104,13 +104,24 @@ def _lettered_first_line(text: str, choices: str) -> str | None:
 
 
 def _match_option_text(text: str, options: Mapping[str, str], choices: str) -> str | None:
-    """The letter of the only option whose text the reply states (longest wins over its substrings)."""
+    """The letter of the option the reply names after its last answer phrase ("So, the answer is
+    deferoxamine"), else of the only option whose text it states (longest wins over its substrings)."""
     reply = " ".join(text.lower().split())
+    needles = {
+        letter.upper(): " ".join(str(option).lower().split()).strip(" .")
+        for letter, option in options.items()
+        if letter.upper() in choices
+    }
+    phrases = list(re.finditer(_ANSWER_PHRASE, reply, re.IGNORECASE))
+    if phrases:
+        tail = reply[phrases[-1].end() :]
+        named = [k for k, v in needles.items() if v and re.match(rf"{re.escape(v)}(?!\w)", tail)]
+        if named:
+            return max(named, key=lambda k: len(needles[k]))
     hits: dict[str, str] = {}
-    for letter, option in options.items():
-        needle = " ".join(str(option).lower().split()).strip(" .")
-        if letter.upper() in choices and needle and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", reply):
-            hits[letter.upper()] = needle
+    for letter, needle in needles.items():
+        if needle and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", reply):
+            hits[letter] = needle
     # "Metformin" inside "Metformin and insulin" is one statement, not two.
     kept = [k for k, v in hits.items() if not any(v != w and v in w for w in hits.values())]
     return kept[0] if len(kept) == 1 else None
@@ -156,9 +167,10 @@ def extract_yes_no_maybe(text: str) -> str | None:
     return found.lower() if found else None
 
 
-def extract_choice(text: str, choices: str) -> str | None:
+def extract_choice(text: str, choices: str, prompt: str = "") -> str | None:
     """The answer a reply commits to, for a choices spec as work items carry it: option letters such
-    as "ABCD", or "yes/no/maybe" for literature questions."""
+    as "ABCD", or "yes/no/maybe" for literature questions. With the question's `prompt`, a reply that
+    names one of its options by text alone counts as that option."""
     if choices == "yes/no/maybe":
         return extract_yes_no_maybe(text)
-    return extract_answer(text, choices)
+    return extract_answer(text, choices, options=prompt_options(prompt))

@@ -6,23 +6,21 @@ the scorer's letter rule and the grader read answers the same way.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from ultramedical.data.chat import prompt_ids
-from ultramedical.data.prompts import LETTERS, PUBMEDQA_LABELS
+from ultramedical.data.prompts import LETTERS, PUBMEDQA_LABELS, prompt_options
 from ultramedical.data.schemas import InstructionRecord
 
 YES_NO_MAYBE = "yes/no/maybe"
-_OPTION_LINE = re.compile(r"^([A-J])\.\s", re.MULTILINE)
 
 
 def answer_choices(prompt: str, answer: str) -> str:
     """The letters offered in a multiple-choice prompt, "yes/no/maybe", or "" for an open question."""
     if answer.lower() in PUBMEDQA_LABELS:
         return YES_NO_MAYBE
-    letters = "".join(m.group(1) for m in _OPTION_LINE.finditer(prompt))
+    letters = "".join(prompt_options(prompt))
     return letters if answer and answer in LETTERS and answer in letters else ""
 
 
