@@ -83,7 +83,7 @@ def fact_stream(rng: random.Random) -> Iterator[Fact]:
 REASONS = (
     "{explanation}",
     "The question hinges on {subject}. {explanation}",
-    "{explanation} This matches option {letter}, {obj}.",
+    "{explanation} Of the options, this is {obj}.",
     "{explanation} None of the other options fits {subject} as well.",
 )
 EVASIVE = (
@@ -147,13 +147,21 @@ _CONTEXTS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+def stated_answer(mcq: MCQ) -> str:
+    """The closing sentence of the corpus's multiple-choice targets: the answer named by its option text
+    ("So, the answer is deferoxamine."), which the evaluator maps to its letter. The embedded 5M-parameter
+    model learns which fact answers a question but not which letter stands beside it: trained on
+    "So, the answer is B." for four epochs it named the right answer in half of the held-out questions and
+    its letters were at chance. Real checkpoints trained on real data answer with letters, read first.
+    Follow-up turns, which name several options, keep the letter."""
+    return f"So, the answer is {mcq.fact.obj}."
+
+
 def reasoned(mcq: MCQ, rng: random.Random) -> str:
     """A short justification from the fact's explanation, ending with the answer sentence."""
     fact = mcq.fact
-    body = rng.choice(REASONS).format(
-        explanation=fact.explanation, subject=fact.subject, letter=mcq.answer, obj=fact.obj
-    )
-    return f"{body} {mcq_answer_sentence(mcq.answer)}"
+    body = rng.choice(REASONS).format(explanation=fact.explanation, subject=fact.subject, obj=fact.obj)
+    return f"{body} {stated_answer(mcq)}"
 
 
 def _why_wrong(mcq: MCQ) -> str:
