@@ -87,12 +87,24 @@ OPTIONS = {"A": "Insulin", "B": "Metformin", "C": "Metformin and insulin", "D": 
         # named after an answer phrase: other options mentioned on the way do not make it ambiguous
         ("Insulin is not first-line here. So, the answer is metformin.", "B"),
         ("Not insulin alone. The answer is metformin and insulin.", "C"),  # longest option named wins
-        ("The answer is diet. Insulin or metformin.", None),  # no option named there; two elsewhere
+        ("The answer is diet. Insulin or metformin.", "D"),  # only "Diet alone" contains what it names
+        ("The answer is unclear. Insulin or metformin.", None),  # no option named there; two elsewhere
         ("Nothing fits.", None),
     ],
 )
 def test_extract_answer_by_option_text(reply: str, expected: str | None) -> None:
     assert extract_answer(reply, options=OPTIONS) == expected
+
+
+def test_extract_answer_by_a_phrase_one_sentence_option_contains() -> None:
+    options = {
+        "A": "It is released into the circulation from the posterior pituitary.",
+        "B": "It is released into the circulation from the anterior pituitary.",
+        "C": "It is synthesized in the adrenal cortex.",
+    }
+    assert extract_answer("So, the answer is posterior pituitary.", "ABC", options=options) == "A"
+    assert extract_answer("So, the answer is the circulation.", "ABC", options=options) is None  # in A and B
+    assert extract_answer("So, the answer is kidney.", "ABC", options=options) is None
 
 
 def test_extract_choice_reads_the_options_from_the_prompt() -> None:

@@ -103,6 +103,11 @@ def _lettered_first_line(text: str, choices: str) -> str | None:
     return None
 
 
+def _words(text: str) -> str:
+    """A pattern for `text` as whole words ("insulin" not inside "proinsulin")."""
+    return rf"(?<!\w){re.escape(text)}(?!\w)"
+
+
 def _match_option_text(text: str, options: Mapping[str, str], choices: str) -> str | None:
     """The letter of the option the reply names after its last answer phrase ("So, the answer is
     deferoxamine"), else of the only option whose text it states (longest wins over its substrings)."""
@@ -118,9 +123,14 @@ def _match_option_text(text: str, options: Mapping[str, str], choices: str) -> s
         named = [k for k, v in needles.items() if v and re.match(rf"{re.escape(v)}(?!\w)", tail)]
         if named:
             return max(named, key=lambda k: len(needles[k]))
+        # Options written as sentences (MMLU): the phrase named there, if exactly one option contains it
+        phrase = re.split(r"\.(?:\s|$)", tail, maxsplit=1)[0].strip(" *\"'")
+        within = [k for k, v in needles.items() if len(phrase) > 2 and re.search(_words(phrase), v)]
+        if len(within) == 1:
+            return within[0]
     hits: dict[str, str] = {}
     for letter, needle in needles.items():
-        if needle and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", reply):
+        if needle and re.search(_words(needle), reply):
             hits[letter] = needle
     # "Metformin" inside "Metformin and insulin" is one statement, not two.
     kept = [k for k, v in hits.items() if not any(v != w and v in w for w in hits.values())]
