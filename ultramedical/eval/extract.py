@@ -108,33 +108,38 @@ def _words(text: str) -> str:
     return rf"(?<!\w){re.escape(text)}(?!\w)"
 
 
+def _named_after_answer_phrase(reply: str, needles: dict[str, str]) -> str | None:
+    """The option named right after the last answer phrase ("so, the answer is deferoxamine"), or, for
+    options written as sentences (MMLU), the only option containing the phrase named there."""
+    phrases = list(re.finditer(_ANSWER_PHRASE, reply, re.IGNORECASE))
+    if not phrases:
+        return None
+    tail = reply[phrases[-1].end() :]
+    named = [k for k, v in needles.items() if v and re.match(rf"{re.escape(v)}(?!\w)", tail)]
+    if named:
+        return max(named, key=lambda k: len(needles[k]))
+    phrase = re.split(r"\.(?:\s|$)", tail, maxsplit=1)[0].strip(" *\"'")
+    within = [k for k, v in needles.items() if len(phrase) > 2 and re.search(_words(phrase), v)]
+    return within[0] if len(within) == 1 else None
+
+
+def _only_option_stated(reply: str, needles: dict[str, str]) -> str | None:
+    """The only option whose text the reply states anywhere (longest wins over its substrings)."""
+    hits = {k: v for k, v in needles.items() if v and re.search(_words(v), reply)}
+    # "Metformin" inside "Metformin and insulin" is one statement, not two.
+    kept = [k for k, v in hits.items() if not any(v != w and v in w for w in hits.values())]
+    return kept[0] if len(kept) == 1 else None
+
+
 def _match_option_text(text: str, options: Mapping[str, str], choices: str) -> str | None:
-    """The letter of the option the reply names after its last answer phrase ("So, the answer is
-    deferoxamine"), else of the only option whose text it states (longest wins over its substrings)."""
+    """The letter of the option a reply names by its text: after its answer phrase first, else anywhere."""
     reply = " ".join(text.lower().split())
     needles = {
         letter.upper(): " ".join(str(option).lower().split()).strip(" .")
         for letter, option in options.items()
         if letter.upper() in choices
     }
-    phrases = list(re.finditer(_ANSWER_PHRASE, reply, re.IGNORECASE))
-    if phrases:
-        tail = reply[phrases[-1].end() :]
-        named = [k for k, v in needles.items() if v and re.match(rf"{re.escape(v)}(?!\w)", tail)]
-        if named:
-            return max(named, key=lambda k: len(needles[k]))
-        # Options written as sentences (MMLU): the phrase named there, if exactly one option contains it
-        phrase = re.split(r"\.(?:\s|$)", tail, maxsplit=1)[0].strip(" *\"'")
-        within = [k for k, v in needles.items() if len(phrase) > 2 and re.search(_words(phrase), v)]
-        if len(within) == 1:
-            return within[0]
-    hits: dict[str, str] = {}
-    for letter, needle in needles.items():
-        if needle and re.search(_words(needle), reply):
-            hits[letter] = needle
-    # "Metformin" inside "Metformin and insulin" is one statement, not two.
-    kept = [k for k, v in hits.items() if not any(v != w and v in w for w in hits.values())]
-    return kept[0] if len(kept) == 1 else None
+    return _named_after_answer_phrase(reply, needles) or _only_option_stated(reply, needles)
 
 
 def extract_answer(
