@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ultramedical.eval.benchmarks import BenchmarkItem
-from ultramedical.eval.extract import extract_choice, extract_yes_no_maybe
+from ultramedical.eval.extract import extract_choice
 from ultramedical.eval.stats import best_of_n, majority_vote, summarize
 from ultramedical.generation.engine import Sampling
 
@@ -20,10 +20,9 @@ ScoreFn = Callable[[Sequence[BenchmarkItem], list[list[str]]], list[list[float]]
 
 
 def extract(item: BenchmarkItem, text: str) -> str | None:
-    """The item's answer in `text`: a letter cue first, else the one option whose text it states."""
-    if item.benchmark == "pubmedqa":
-        return extract_yes_no_maybe(text)
-    return extract_choice(text, "".join(item.choices), item.prompt)
+    """The item's answer in `text`: a letter cue first, else the one option whose text it names."""
+    choices = "yes/no/maybe" if item.benchmark == "pubmedqa" else "".join(item.choices)
+    return extract_choice(text, choices, item.prompt)
 
 
 def sampling_for(mode: str, n: int, temperature: float, top_p: float, max_tokens: int, seed: int) -> Sampling:
