@@ -5,6 +5,8 @@ Measurement rules kept here so every benchmark follows them:
 - both sides run back to back in one process tree, alternating repetition by repetition (ours, baseline,
   ours, baseline, ...), so a noisy neighbour slows both sides rather than one;
 - a comparison reports the median of its repetitions and the spread, (max - min) / median;
+- where one side leaves work behind it (a killed engine's teardown), `settle()` waits for quiet CPUs before
+  the next measurement;
 - if the two sides did not do the same work (tokens generated, pairs trained, prompts served), the
   benchmark raises `UnequalWorkError`: no ratio is ever reported for unequal work.
 """
@@ -161,6 +163,31 @@ def matmul_peak(n: int = 2048, threads: int = MATMUL_THREADS, reps: int = 5) -> 
         "threads": threads,
         "reps": reps,
     }
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def settle(busy_below: float = 0.2, window_s: float = 0.5, max_s: float = 15.0) -> float:
+    """Wait until the machine's CPUs were busy less than `busy_below` of one window (a killed engine has
+    unmapped its memory, a restarted Ray worker has imported): a measurement must not pay for the previous
+    one's teardown. Returns the seconds waited; gives up quietly after `max_s` (a shared machine may never
+    be quiet, and load_average in the results says so). Without /proc/stat it waits one window."""
+    start = time.perf_counter()
+    if not Path("/proc/stat").exists():
+        time.sleep(window_s)
+        return window_s
+    while time.perf_counter() - start < max_s:
+        busy0, total0 = _cpu_times()
+        time.sleep(window_s)
+        busy1, total1 = _cpu_times()
+        if total1 > total0 and (busy1 - busy0) / (total1 - total0) < busy_below:
+            break
+    return time.perf_counter() - start
 
 
 def load_average() -> list[float]:
