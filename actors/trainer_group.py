@@ -78,12 +78,14 @@ class TrainerWorker:
                 self.rank, self.world_size, self.config.trainer.micro_batch_size, all_gather_objects
             )
             examples = algorithm.prepare(self.reference, examples, ctx)
+        prepared = time.perf_counter()
         lines: list[dict[str, Any]] = []
         self.learner.fit(examples, epochs=self.config.online.epochs_per_round, on_log=lines.append)
         summary: dict[str, Any] = {
             "train_examples": len(examples),
             "train_steps": len(lines),
             "train_seconds": time.perf_counter() - start,
+            "reference_seconds": prepared - start,  # the reference pass (and tokenizing the round's pairs)
         }
         for key in ("loss", "rewards/accuracies", "rewards/margins", "kl"):
             values = [line[key] for line in lines if key in line]

@@ -86,6 +86,11 @@ class TrainerConfig(Section):
     group_by_length: bool = Field(
         True, description="put examples of similar length in the same step (less padding; see epoch_order)"
     )
+    share_prompt: bool = Field(
+        True,
+        description="DPO: a pair's chosen and rejected as one row, [prompt | chosen | rejected], so the "
+        "prompt is computed once (needs sdpa or eager attention; see training/shared_prompt.py)",
+    )
     warmup_ratio: float = Field(0.03, ge=0, le=1)
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)

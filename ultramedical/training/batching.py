@@ -9,15 +9,7 @@ import torch
 
 from ultramedical.data.chat import IGNORE_INDEX, Truncation, render
 from ultramedical.data.schemas import Message
-
-
-def pad(sequences: Sequence[Sequence[int]], value: int) -> torch.Tensor:
-    """Right-pad integer sequences into a [batch, longest] tensor."""
-    longest = max(len(s) for s in sequences)
-    out = torch.full((len(sequences), longest), value, dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        out[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-    return out
+from ultramedical.models.padding import pad
 
 
 def pad_batch(
@@ -94,7 +86,8 @@ def batch_logps(
     return rowwise_by_length(batch, buckets, logps)
 
 
-SEQUENCE_FIELDS = ("input_ids", "attention_mask", "labels")
+# [batch, length] fields a bucket cuts to its width (the last three: packed pairs, see shared_prompt.py)
+SEQUENCE_FIELDS = ("input_ids", "attention_mask", "labels", "position_ids", "segment_ids", "source")
 
 
 def rowwise_by_length(
@@ -107,7 +100,7 @@ def rowwise_by_length(
 
     A preference batch holds chosen and rejected sequences of quite different lengths; padding them all to
     the longest one wasted a tenth of a step's compute on CPU (trainer.length_buckets). `compute` gets
-    the batch's input_ids, attention_mask and labels (when present) for a subset of rows.
+    the batch's SEQUENCE_FIELDS (those present) for a subset of rows.
     """
     mask = batch["attention_mask"]
     fields = [key for key in SEQUENCE_FIELDS if key in batch]

@@ -29,6 +29,7 @@ from ultramedical.training.batching import (
     pad_batch,
     split_prompt_completion,
 )
+from ultramedical.training.shared_prompt import PROMPT, pack_pairs, packed_logps
 
 
 def pair_example(tokenizer: Any, record: PreferenceRecord) -> dict[str, list[int]]:
@@ -78,17 +79,35 @@ class DPO(Algorithm):
         }
 
     def collate(self, examples: Sequence[Example], pad_id: int) -> Batch:
-        ids = [e["chosen_ids"] for e in examples] + [e["rejected_ids"] for e in examples]
-        labels = [e["chosen_labels"] for e in examples] + [e["rejected_labels"] for e in examples]
-        batch = pad_batch(ids, labels, pad_id)
+        batch = self._pack(examples, pad_id)
         if all("ref_chosen" in e for e in examples):
             batch["ref_chosen"] = torch.tensor([e["ref_chosen"] for e in examples], dtype=torch.float64)
             batch["ref_rejected"] = torch.tensor([e["ref_rejected"] for e in examples], dtype=torch.float64)
         return batch
 
+    def _pack(self, examples: Sequence[Example], pad_id: int) -> Batch:
+        """One row per pair (trainer.share_prompt), else chosen rows then rejected rows."""
+        if self.config.trainer.share_prompt:
+            return pack_pairs(examples, pad_id)
+        ids = [e["chosen_ids"] for e in examples] + [e["rejected_ids"] for e in examples]
+        labels = [e["chosen_labels"] for e in examples] + [e["rejected_labels"] for e in examples]
+        return pad_batch(ids, labels, pad_id)
+
+    def tokens(self, batch: Batch) -> int:
+        """Tokens of the chosen and rejected sequences, the prompt counted in both however it was computed,
+        so throughput stays comparable with and without trainer.share_prompt."""
+        if "segment_ids" in batch:
+            return int((batch["segment_ids"] > PROMPT).sum() + 2 * (batch["segment_ids"] == PROMPT).sum())
+        return super().tokens(batch)
+
     def sequence_logps(self, model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sequence log-probs, length-averaged for IPO (whose loss is defined on averages)."""
-        logps, counts = batch_logps(model, batch, self.config.trainer.length_buckets)
+        buckets = self.config.trainer.length_buckets
+        if "segment_ids" in batch:
+            chosen, rejected, chosen_counts, rejected_counts = packed_logps(model, batch, buckets)
+            logps, counts = torch.cat([chosen, rejected]), torch.cat([chosen_counts, rejected_counts])
+        else:
+            logps, counts = batch_logps(model, batch, buckets)
         if self.config.dpo.loss_type == "ipo":
             return logps / counts.clamp(min=1), counts
         return logps, counts

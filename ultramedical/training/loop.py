@@ -263,5 +263,5 @@ class _OnDevice(torch.nn.Module):
         super().__init__()
         self.module, self.device = module, device
 
-    def forward(self, **inputs: torch.Tensor) -> Any:
-        return self.module(**{k: v.to(self.device) for k, v in inputs.items()})
+    def forward(self, **inputs: Any) -> Any:
+        return self.module(**{k: v.to(self.device) if torch.is_tensor(v) else v for k, v in inputs.items()})
