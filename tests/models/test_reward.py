@@ -1,4 +1,5 @@
-"""RewardModel's batching: forwards grouped by length within a padding budget, scores unchanged by it."""
+"""RewardModel's batching: forwards grouped by length within a padding budget, responses packed by prompt;
+scores unchanged by either."""
 
 from __future__ import annotations
 
@@ -50,6 +51,33 @@ def test_scores_do_not_depend_on_how_items_are_batched(artifacts: Path) -> None:
     assert budgeted == pytest.approx(one_batch, abs=1e-4)
     assert singly == pytest.approx(one_batch[:4], abs=1e-4)
     assert len(set(one_batch)) > 1  # the items score differently: the comparison means something
+
+
+def _responses_to_shared_prompts() -> list[list[dict[str, str]]]:
+    rng = random.Random(2)
+    words = "the patient presents with fever and a rash after a new drug so the answer is B".split()
+    prompts = [" ".join(rng.choices(words, k=rng.randrange(3, 60))) for _ in range(5)]
+    responses = [" ".join(rng.choices(words, k=rng.randrange(1, 40))) for _ in range(12)]
+    responses += [responses[0], responses[1] + " and more"]  # a repeat; one response extends another
+    rng.shuffle(responses)
+    return [
+        [{"role": "user", "content": prompts[i % 5]}, {"role": "assistant", "content": r}]
+        for i, r in enumerate(responses)
+    ] + [[{"role": "user", "content": "alone"}, {"role": "assistant", "content": "one response"}]]
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_responses_packed_by_prompt_score_as_on_their_own(artifacts: Path, attention: str) -> None:
+    conversations = _responses_to_shared_prompts()
+    path = artifacts / "tiny" / "reward"
+    separate = RewardModel(path, batch_size=8, share_prompts=False)
+    assert not separate.shares_prompts
+    packed = RewardModel(path, batch_size=8)
+    packed.model.config._attn_implementation = attention
+    assert packed.shares_prompts
+    expected = separate.score(conversations)
+    assert packed.score(conversations) == pytest.approx(expected, abs=1e-4)
+    assert len(set(expected)) > 5
 
 
 def test_answer_rule_reads_letters_and_option_texts() -> None:

@@ -15,6 +15,15 @@ from ultramedical.data.chat import render
 from ultramedical.data.schemas import Message
 from ultramedical.eval.extract import extract_choice
 from ultramedical.models.loading import load_reward_model, load_tokenizer, resolve_dtype
+from ultramedical.models.padding import pad
+from ultramedical.models.shared_prefix import (
+    PADDING,
+    PREFIX,
+    attention_mask,
+    common_prefix,
+    packed_row,
+    takes_custom_masks,
+)
 
 CPU_MAX_PADDING = 0.25
 
@@ -27,6 +36,7 @@ class RewardModel:
         max_length: int = 1024,
         use_gpu: bool | None = None,
         max_padding: float | None | Literal["auto"] = "auto",
+        share_prompts: bool = True,
     ):
         """`max_padding`: most padding a forward may carry, as a fraction of its real tokens (None: no
         limit). "auto": 0.25 on a CPU, which pays for a padded token as for a real one, so a batch of
@@ -43,6 +53,11 @@ class RewardModel:
         self.model.to(self.device).eval()
         self.batch_size = batch_size
         self.max_length = max_length
+        # A decoder with a linear head on its hidden states (HF's *ForSequenceClassification of Llama,
+        # Mistral, Qwen...) and attention that takes a custom mask can score responses packed by prompt.
+        self.shares_prompts = (
+            share_prompts and hasattr(self.model, "score") and takes_custom_masks(self.model)
+        )
 
     def token_ids(self, conversation: Sequence[Message]) -> list[int]:
         """The rendered conversation's tokens; a long one keeps its end, where the answer is."""
@@ -51,8 +66,14 @@ class RewardModel:
 
     @torch.no_grad()
     def score(self, conversations: Sequence[Sequence[Message]]) -> list[float]:
-        """One scalar reward per conversation (the last message is the response being judged)."""
+        """One scalar reward per conversation (the last message is the response being judged).
+
+        Conversations with the same prompt are scored as one row, [prompt | response 1 | response 2 | ...]
+        (models/shared_prefix.py), when the model allows it (`shares_prompts`): a prompt with K responses
+        is computed once instead of K times, with the same rewards."""
         encoded = [self.token_ids(c) for c in conversations]
+        if self.shares_prompts:
+            return self._score_grouped(encoded, same_prompt_groups(conversations))
         rewards = [0.0] * len(encoded)
         pad = self.tokenizer.pad_token_id
         for chunk in length_chunks([len(e) for e in encoded], self.batch_size, self.max_padding):
@@ -67,10 +88,53 @@ class RewardModel:
                 rewards[index] = value
         return rewards
 
+    def _score_grouped(self, encoded: list[list[int]], groups: list[list[int]]) -> list[float]:
+        """Each group of conversations as one packed row; the reward is the head's value at the last
+        token of each conversation's segment."""
+        rows = []
+        for group in groups:
+            sequences = [encoded[i] for i in group]
+            # Every response keeps at least its last token in its own segment, where it is scored.
+            shared = min(common_prefix(sequences), min(len(s) for s in sequences) - 1)
+            rows.append(packed_row(sequences, shared))
+        rewards = [0.0] * len(encoded)
+        per_forward = max(1, round(self.batch_size * len(rows) / max(len(encoded), 1)))
+        for chunk in length_chunks([len(r[0]) for r in rows], per_forward, self.max_padding):
+            ids = pad([rows[i][0] for i in chunk], self.tokenizer.pad_token_id).to(self.device)
+            positions = pad([rows[i][1] for i in chunk], 0).to(self.device)
+            segments = pad([rows[i][2] for i in chunk], PADDING).to(self.device)
+            mask = attention_mask(segments, self.model.dtype)
+            hidden = self.model.base_model(input_ids=ids, attention_mask=mask, position_ids=positions)
+            hidden = hidden.last_hidden_state
+            for row, index in enumerate(chunk):
+                ends = segment_ends(rows[index][2])
+                values = self.model.score(hidden[row, ends]).float()[:, 0].tolist()
+                for conversation, value in zip(groups[index], values, strict=True):
+                    rewards[conversation] = value
+        return rewards
+
     def score_pairs(self, prompts: Sequence[Sequence[Message]], responses: Sequence[str]) -> list[float]:
         return self.score(
             [[*p, {"role": "assistant", "content": r}] for p, r in zip(prompts, responses, strict=True)]
         )
+
+
+def same_prompt_groups(conversations: Sequence[Sequence[Message]]) -> list[list[int]]:
+    """Indices of conversations that differ only in their last message, in first-seen order."""
+    groups: dict[tuple[tuple[str, str], ...], list[int]] = {}
+    for index, conversation in enumerate(conversations):
+        key = tuple((m["role"], m["content"]) for m in conversation[:-1])
+        groups.setdefault(key, []).append(index)
+    return list(groups.values())
+
+
+def segment_ends(segments: Sequence[int]) -> list[int]:
+    """Row index of the last token of each suffix segment (1, 2, ...) of a packed row."""
+    ends: dict[int, int] = {}
+    for index, segment in enumerate(segments):
+        if segment > PREFIX:
+            ends[segment] = index
+    return [ends[segment] for segment in sorted(ends)]
 
 
 def length_chunks(
