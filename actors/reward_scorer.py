@@ -27,11 +27,15 @@ class RewardScorer:
         return True
 
     @ray.method(num_returns=2)
-    def score(self, items: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Adds `rewards` (one per completion) to each item: the model's score plus the letter rule."""
+    def score(
+        self, items: list[dict[str, Any]], part: int = 0, parts: int = 1
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Adds `rewards` (one per completion) to each item of part `part` of `parts` equal, contiguous
+        parts of a batch: the model's score plus the letter rule."""
         from ultramedical.models.reward import answer_rule
 
         start = time.perf_counter()
+        items = items[len(items) * part // parts : len(items) * (part + 1) // parts]
         prompts, responses, owners = [], [], []
         for index, item in enumerate(items):
             for completion in item["completions"]:
@@ -81,16 +85,23 @@ class ScorerPool:
             ray.get(self.starting)
 
     def score(self, batches: list[ray.ObjectRef]) -> tuple[list[ray.ObjectRef], dict[str, float]]:
-        """Score every batch (by reference, round-robin over scorers, re-sent if a scorer dies)."""
+        """Score every batch (by reference, round-robin over scorers, re-sent if a scorer dies).
+
+        With fewer batches than scorers each batch is scored in parts, one per scorer, so no scorer
+        idles: on 2 CPU cores two one-thread scorers took 3.2 s where one two-thread scorer took 3.7 s.
+        Returns the scored parts in batch order (a list of item lists, like the batches)."""
         start = time.perf_counter()
-        scored: list[ray.ObjectRef | None] = [None] * len(batches)
-        todo = list(range(len(batches)))
+        parts = -(-len(self.scorers) // max(len(batches), 1))  # ceil
+        units = [(batch, part) for batch in range(len(batches)) for part in range(parts)]
+        scored: list[ray.ObjectRef | None] = [None] * len(units)
+        todo = list(range(len(units)))
         attempts = 0
         while todo:
             calls = {}
             for position, index in enumerate(todo):
-                summary, payload = self.scorers[position % len(self.scorers)].score.remote(batches[index])
-                calls[index] = (summary, payload)
+                batch, part = units[index]
+                scorer = self.scorers[position % len(self.scorers)]
+                calls[index] = scorer.score.remote(batches[batch], part, parts)
             todo = []
             for index, (summary, payload) in calls.items():
                 try:
@@ -102,7 +113,7 @@ class ScorerPool:
                 call_when_available(scorer.ready.remote)  # let restarting scorers come back first
             attempts += 1
             if todo and attempts > 1 + max(1, len(self.scorers)) * 3:
-                raise RuntimeError(f"reward scorers kept failing on {len(todo)} batches")
+                raise RuntimeError(f"reward scorers kept failing on {len(todo)} batch parts")
         return scored, {"seconds": time.perf_counter() - start}
 
     def shutdown(self) -> None:

@@ -11,9 +11,15 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-# The suite runs two test files at once on 2 cores: engines and scorers keep to one thread each there. Its
-# micro-batches are small: 4 length groups of 1-2 rows took more time than 2 groups (tiny DPO steps).
-SUITE_OVERRIDES = {"generation.threads": 1, "reward.threads": 1, "trainer.length_buckets": 2}
+# The suite runs two test files at once on 2 cores: engines and scorers keep to one thread each there, and
+# one scorer starts instead of two (tests/online/test_iterate.py runs two). Its micro-batches are small:
+# 4 length groups of 1-2 rows took more time than 2 groups (tiny DPO steps).
+SUITE_OVERRIDES = {
+    "generation.threads": 1,
+    "reward.scorers": 1,
+    "reward.threads": 1,
+    "trainer.length_buckets": 2,
+}
 
 
 def tiny_config(artifacts: Path, runs_root: Path, **overrides: Any) -> Any:

@@ -69,7 +69,12 @@ def test_lost_trainer_round_is_redone_then_resume_continues(
     monkeypatch.setattr(TrainerGroupLosingRankOne, "kills", [])
     run_dir = tmp_path / "run" / "online"
 
-    assert iterative_dpo.main(online_arguments(artifacts, run_dir, 2)) == 0
+    def arguments(rounds: int) -> list[str]:
+        # Two scorers: each round's single batch is scored in two parts (assert_run_is_whole checks that
+        # every prompt comes back once, with a reward per completion).
+        return [*online_arguments(artifacts, run_dir, rounds), "--reward.scorers", "2"]
+
+    assert iterative_dpo.main(arguments(2)) == 0
 
     assert TrainerGroupLosingRankOne.kills == [True]
     out = capsys.readouterr().out
@@ -85,10 +90,10 @@ def test_lost_trainer_round_is_redone_then_resume_continues(
 
     # A finished run is extended only on purpose; the debris of an interrupted round 3 is redone.
     with pytest.raises(SystemExit, match="--resume"):
-        iterative_dpo.main(online_arguments(artifacts, run_dir, 3))
+        iterative_dpo.main(arguments(3))
     (run_dir / "round-3").mkdir()
     (run_dir / "round-3" / "completions.jsonl").write_text("half a line")
-    assert iterative_dpo.main([*online_arguments(artifacts, run_dir, 3), "--resume"]) == 0
+    assert iterative_dpo.main([*arguments(3), "--resume"]) == 0
     assert [row["round"] for row in store.completed()] == [1, 2, 3]
     assert (run_dir / "round-1" / "completions.jsonl").read_bytes() == first_round
     third = read_jsonl(run_dir / "round-3" / "completions.jsonl")
