@@ -69,11 +69,13 @@ class RewardModel:
         """One scalar reward per conversation (the last message is the response being judged).
 
         Conversations with the same prompt are scored as one row, [prompt | response 1 | response 2 | ...]
-        (models/shared_prefix.py), when the model allows it (`shares_prompts`): a prompt with K responses
-        is computed once instead of K times, with the same rewards."""
+        (models/shared_prefix.py), when the model allows it (`shares_prompts`) and some prompt has several
+        responses: a prompt with K responses is computed once instead of K times, with the same rewards."""
         encoded = [self.token_ids(c) for c in conversations]
         if self.shares_prompts:
-            return self._score_grouped(encoded, same_prompt_groups(conversations))
+            groups = same_prompt_groups(conversations)
+            if len(groups) < len(encoded):  # some prompt has several responses
+                return self._score_grouped(encoded, groups)
         rewards = [0.0] * len(encoded)
         pad = self.tokenizer.pad_token_id
         for chunk in length_chunks([len(e) for e in encoded], self.batch_size, self.max_padding):
