@@ -3,8 +3,8 @@
 Padded as two rows, a pair's prompt is computed twice in every forward (the reference pass's too) and its
 activations are kept twice for the backward. Packed (models/shared_prefix.py), each completion's log-probs
 are exactly those of prompt + completion on its own; the first token of each completion is predicted from
-the prompt's last position. With the bench's online round (prompts of 59
-tokens on average, completions of 129) a pair is 16% fewer tokens.
+the prompt's last position. With the bench's online round (prompts of 59 tokens on average, completions of
+129) a pair is 16% fewer tokens.
 
 What is shared is the longest common unlabelled prefix of the two sequences (the prompt, unless left
 truncation cut the two differently), so a token whose log-prob counts is never shared.
