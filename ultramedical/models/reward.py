@@ -18,10 +18,10 @@ from ultramedical.models.loading import load_reward_model, load_tokenizer, resol
 from ultramedical.models.padding import pad
 from ultramedical.models.shared_prefix import (
     PADDING,
-    PREFIX,
     attention_mask,
     common_prefix,
     packed_row,
+    segment_ends,
     takes_custom_masks,
 )
 
@@ -128,15 +128,6 @@ def same_prompt_groups(conversations: Sequence[Sequence[Message]]) -> list[list[
         key = tuple((m["role"], m["content"]) for m in conversation[:-1])
         groups.setdefault(key, []).append(index)
     return list(groups.values())
-
-
-def segment_ends(segments: Sequence[int]) -> list[int]:
-    """Row index of the last token of each suffix segment (1, 2, ...) of a packed row."""
-    ends: dict[int, int] = {}
-    for index, segment in enumerate(segments):
-        if segment > PREFIX:
-            ends[segment] = index
-    return [ends[segment] for segment in sorted(ends)]
 
 
 def length_chunks(

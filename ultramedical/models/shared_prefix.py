@@ -27,6 +27,15 @@ def packed_row(sequences: Sequence[Sequence[int]], shared: int) -> tuple[list[in
     return ids, positions, segments
 
 
+def segment_ends(segments: Sequence[int]) -> list[int]:
+    """Row index of the last token of each suffix segment (1, 2, ...) of a packed row."""
+    ends: dict[int, int] = {}
+    for index, segment in enumerate(segments):
+        if segment > PREFIX:
+            ends[segment] = index
+    return [ends[segment] for segment in sorted(ends)]
+
+
 def common_prefix(sequences: Sequence[Sequence[int]]) -> int:
     """Length of the longest prefix every sequence starts with."""
     shortest = min(len(s) for s in sequences)
