@@ -3,8 +3,8 @@
 Ours: `TrainerGroup.publish()` (ZeRO-aware gather on rank 0, packed into one buffer, one `ray.put`)
 followed by `GenerationPool.install_weights(ref)` (every engine loads the weights in place), timed together.
 Baseline, the checkpoint round trip of RLHFlow / OpenRLHF-style iterative recipes: save the HF checkpoint
-(`TrainerGroup.save`), start a new vLLM engine actor from it (our engine settings) and wait until it has
-served its first request (one prompt, one token).
+(`TrainerGroup.save`), start a new vLLM engine actor from it (our engine settings, but eager: the
+fastest start) and wait until it has served its first request (one prompt, one token).
 Both sides move the same model (the `small` policy held by the trainer group); the parameter count of
 what each side moved is checked. Each measurement starts on a settled machine: the baseline's engine is
 killed and its process gone, and the CPUs quiet, before the next in-memory publish is timed (right after a
@@ -124,6 +124,7 @@ def run(
         "state_dict_bytes": state_bytes,
         "trainer_workers": len(trainers.workers),
         "engines": len(pool.engines),
+        "enforce_eager": {"ours": pool.gen.enforce_eager, "baseline": gen.enforce_eager},
         "ours_phases": ours_phases,
         "baseline_phases": phases,
         "settle_s": [round(x, 2) for x in settled],
