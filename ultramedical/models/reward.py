@@ -78,14 +78,9 @@ class RewardModel:
             if len(groups) < len(encoded):  # some prompt has several responses
                 return self._score_grouped(encoded, groups)
         rewards = [0.0] * len(encoded)
-        pad = self.tokenizer.pad_token_id
         for chunk in length_chunks([len(e) for e in encoded], self.batch_size, self.max_padding):
-            longest = max(len(encoded[i]) for i in chunk)
-            ids = torch.full((len(chunk), longest), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), longest), dtype=torch.long)
-            for row, index in enumerate(chunk):
-                ids[row, : len(encoded[index])] = torch.tensor(encoded[index])
-                mask[row, : len(encoded[index])] = 1
+            ids = pad([encoded[i] for i in chunk], self.tokenizer.pad_token_id)
+            mask = pad([[1] * len(encoded[i]) for i in chunk], 0)
             logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
             for index, value in zip(chunk, logits[:, 0].float().tolist(), strict=True):
                 rewards[index] = value
