@@ -30,3 +30,16 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generate_sample_corpus(root / "data")
     init_tiny_models(root / "data", root / "tiny")
     return root
+
+
+@pytest.fixture(scope="session")
+def llama3_checkpoint(artifacts: Path) -> Path:
+    """A tiny checkpoint shaped like Llama-3-8B-Instruct (vocab 128256, <|eot_id|> eos, no pad token, GQA,
+    untied): `policy/` and `reward/` under the returned directory."""
+    from ultramedical.models.llama3_shape import init_llama3_shaped
+    from ultramedical.models.tiny import corpus_texts
+
+    root = artifacts / "llama3"
+    if not (root / "reward").exists():
+        init_llama3_shaped(corpus_texts(artifacts / "data"), root)
+    return root

@@ -11,18 +11,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument("--corpus", default="artifacts/data", help="sample corpus the tokenizer is fitted to")
     init.add_argument("--out", default="artifacts/tiny", help="writes OUT/policy and OUT/reward")
     init.add_argument("--size", choices=("tiny", "small"), default="tiny", help="~5M or ~13M parameters")
+    init.add_argument(
+        "--like",
+        choices=("embedded", "llama3"),
+        default="embedded",
+        help="llama3: Llama-3-8B-Instruct's tokenizer facts and config (vocab 128256, <|eot_id|> eos, no pad "
+        "token, GQA, untied) at a tiny width, to try the paper-scale path on a CPU (--size is ignored)",
+    )
     init.add_argument("--vocab-size", type=int, default=4096)
     init.add_argument("--seed", type=int, default=0)
     init.set_defaults(func=run_init_model)
 
 
 def run_init_model(args: argparse.Namespace) -> int:
+    from ultramedical.models.llama3_shape import init_llama3_shaped
     from ultramedical.models.loading import load_policy
-    from ultramedical.models.tiny import init_tiny_models, parameter_count
+    from ultramedical.models.tiny import corpus_texts, init_tiny_models, parameter_count
 
-    paths = init_tiny_models(
-        args.corpus, args.out, size=args.size, vocab_size=args.vocab_size, seed=args.seed
-    )
+    if args.like == "llama3":
+        paths = init_llama3_shaped(corpus_texts(args.corpus), args.out, seed=args.seed)
+    else:
+        paths = init_tiny_models(
+            args.corpus, args.out, size=args.size, vocab_size=args.vocab_size, seed=args.seed
+        )
     params = parameter_count(load_policy(paths["policy"]))
     print(json.dumps({"policy": str(paths["policy"]), "reward": str(paths["reward"]), "parameters": params}))
     return 0

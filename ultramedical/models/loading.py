@@ -24,10 +24,26 @@ def resolve_dtype(name: str, use_gpu: bool) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
+# Tokens that never occur in text, in order of preference, for a tokenizer that has no pad token
+# (Llama-3's): Llama-3.1 names one for padding, Llama-3 reserves 250 it never uses.
+PAD_CANDIDATES = ("<|finetune_right_pad_id|>", "<|reserved_special_token_0|>", "<unk>")
+
+
+def pad_token_for(tokenizer: Any) -> str:
+    """The token to pad with: the tokenizer's own, else an unused special token, else its eos.
+
+    Padding with eos makes every trailing `<|eot_id|>` look like padding, and a reward model that pools at
+    the last non-pad token (HF's *ForSequenceClassification) then scores the token before it.
+    """
+    if tokenizer.pad_token is not None:
+        return tokenizer.pad_token
+    vocab = tokenizer.get_vocab()
+    return next((token for token in PAD_CANDIDATES if token in vocab), tokenizer.eos_token)
+
+
 def load_tokenizer(path: str | Path) -> Any:
     tokenizer = AutoTokenizer.from_pretrained(str(path))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.pad_token = pad_token_for(tokenizer)
     if not tokenizer.chat_template:
         raise ValueError(f"{path}: the tokenizer has no chat template; use an instruct checkpoint or add one")
     return tokenizer
@@ -40,14 +56,17 @@ def load_policy(path: str | Path, dtype: torch.dtype = torch.float32) -> Any:
 def load_reward_model(
     path: str | Path, dtype: torch.dtype = torch.float32, pad_token_id: int | None = None
 ) -> Any:
-    """A sequence-classification model with one output; from a policy directory its head starts fresh."""
+    """A sequence-classification model with one output; from a policy directory its head starts fresh.
+
+    The reward is read where HF reads it: at the last token that is not `config.pad_token_id`. With no
+    pad_token_id in its config (Llama-3's), the tokenizer's pad token (`pad_token_for`) is used and kept
+    in the config, so the saved model scores batches in plain transformers too.
+    """
     model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1, dtype=dtype)
-    if pad_token_id is not None:
-        model.config.pad_token_id = pad_token_id
     if model.config.pad_token_id is None:
-        raise ValueError(
-            f"{path}: the reward model needs a pad_token_id to find the last token of each sequence"
-        )
+        if pad_token_id is None:
+            pad_token_id = load_tokenizer(path).pad_token_id
+        model.config.pad_token_id = pad_token_id
     return model
 
 

@@ -18,6 +18,7 @@ from ultramedical.models.loading import load_reward_model, load_tokenizer, resol
 from ultramedical.models.padding import pad
 from ultramedical.models.shared_prefix import (
     PADDING,
+    PREFIX,
     attention_mask,
     common_prefix,
     packed_row,
@@ -52,6 +53,8 @@ class RewardModel:
         self.tokenizer = load_tokenizer(path)
         self.model = load_reward_model(path, resolve_dtype("auto", use_gpu), self.tokenizer.pad_token_id)
         self.model.to(self.device).eval()
+        # HF reads the reward at the last token that is not the config's pad token; pad with that one.
+        self.pad_id: int = self.model.config.pad_token_id
         self.batch_size = batch_size
         self.max_length = max_length
         # A decoder with a linear head on its hidden states (HF's *ForSequenceClassification of Llama,
@@ -79,7 +82,7 @@ class RewardModel:
                 return self._score_grouped(encoded, groups)
         rewards = [0.0] * len(encoded)
         for chunk in length_chunks([len(e) for e in encoded], self.batch_size, self.max_padding):
-            ids = pad([encoded[i] for i in chunk], self.tokenizer.pad_token_id)
+            ids = pad([encoded[i] for i in chunk], self.pad_id)
             mask = pad([[1] * len(encoded[i]) for i in chunk], 0)
             logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
             for index, value in zip(chunk, logits[:, 0].float().tolist(), strict=True):
@@ -87,8 +90,8 @@ class RewardModel:
         return rewards
 
     def _score_grouped(self, encoded: list[list[int]], groups: list[list[int]]) -> list[float]:
-        """Each group of conversations as one packed row; the reward is the head's value at the last
-        token of each conversation's segment."""
+        """Each group of conversations as one packed row; each reward is the head's value where HF would
+        read it for that conversation alone (`reward_positions`)."""
         rows = []
         for group in groups:
             sequences = [encoded[i] for i in group]
@@ -98,14 +101,14 @@ class RewardModel:
         rewards = [0.0] * len(encoded)
         per_forward = max(1, round(self.batch_size * len(rows) / max(len(encoded), 1)))
         for chunk in length_chunks([len(r[0]) for r in rows], per_forward, self.max_padding):
-            ids = pad([rows[i][0] for i in chunk], self.tokenizer.pad_token_id).to(self.device)
+            ids = pad([rows[i][0] for i in chunk], self.pad_id).to(self.device)
             positions = pad([rows[i][1] for i in chunk], 0).to(self.device)
             segments = pad([rows[i][2] for i in chunk], PADDING).to(self.device)
             mask = attention_mask(segments, self.model.dtype)
             hidden = self.model.base_model(input_ids=ids, attention_mask=mask, position_ids=positions)
             hidden = hidden.last_hidden_state
             for row, index in enumerate(chunk):
-                ends = segment_ends(rows[index][2])
+                ends = reward_positions(rows[index][0], rows[index][2], self.pad_id)
                 values = self.model.score(hidden[row, ends]).float()[:, 0].tolist()
                 for conversation, value in zip(groups[index], values, strict=True):
                     rewards[conversation] = value
@@ -115,6 +118,18 @@ class RewardModel:
         return self.score(
             [[*p, {"role": "assistant", "content": r}] for p, r in zip(prompts, responses, strict=True)]
         )
+
+
+def reward_positions(ids: Sequence[int], segments: Sequence[int], pad_id: int) -> list[int]:
+    """Where each conversation of a packed row is scored: its last token that is not `pad_id`, over the
+    shared prefix and its own segment. That is HF's rule for one conversation on its own (the last
+    non-pad token), which differs from the segment's end when the pad token also ends turns (pad ==
+    `<|eot_id|>`)."""
+    positions = []
+    for segment, end in enumerate(segment_ends(segments), start=1):
+        own = [i for i in range(end + 1) if segments[i] in (PREFIX, segment) and ids[i] != pad_id]
+        positions.append(own[-1] if own else end)
+    return positions
 
 
 def same_prompt_groups(conversations: Sequence[Sequence[Message]]) -> list[list[int]]:
