@@ -14,6 +14,14 @@ import torch
 
 from ultramedical.data.chat import IGNORE_INDEX, tokenize_conversation
 from ultramedical.data.loading import DataError, LoadResult, load_records
+from ultramedical.models.padding import pad
+from ultramedical.models.shared_prefix import (
+    MASK_IMPLEMENTATIONS,
+    PADDING,
+    attention_implementation,
+    attention_mask,
+    takes_custom_masks,
+)
 from ultramedical.training.algorithm import Algorithm, Batch, Example, ExampleStats
 from ultramedical.training.batching import pad_batch
 
@@ -30,18 +38,29 @@ def mix_by_weight(results: Sequence[LoadResult], weights: Sequence[float], seed:
 
 
 def pack(examples: Sequence[Example], max_len: int) -> list[Example]:
-    """Concatenate examples into rows of at most max_len tokens (no example is split)."""
+    """Concatenate examples into rows of at most max_len tokens (no example is split).
+
+    Each example keeps its own positions (from 0) and a segment id (1, 2, ...), from which `collate`
+    builds an attention mask that keeps it to itself: a packed row's loss is that of its examples
+    computed apart. An example's first token is never a target (it would be predicted from the previous
+    example's last one).
+    """
+    keys = ("input_ids", "labels", "position_ids", "segment_ids")
     packed: list[Example] = []
-    ids: list[int] = []
-    labels: list[int] = []
+    row: Example = {key: [] for key in keys}
+    segment = 0
     for example in examples:
-        if ids and len(ids) + len(example["input_ids"]) > max_len:
-            packed.append({"input_ids": ids, "labels": labels})
-            ids, labels = [], []
-        ids = ids + example["input_ids"]
-        labels = labels + example["labels"]
-    if ids:
-        packed.append({"input_ids": ids, "labels": labels})
+        length = len(example["input_ids"])
+        if row["input_ids"] and len(row["input_ids"]) + length > max_len:
+            packed.append(row)
+            row, segment = {key: [] for key in keys}, 0
+        segment += 1
+        row["input_ids"] += example["input_ids"]
+        row["labels"] += [IGNORE_INDEX, *example["labels"][1:]]
+        row["position_ids"] += range(length)
+        row["segment_ids"] += [segment] * length
+    if row["input_ids"]:
+        packed.append(row)
     return packed
 
 
@@ -86,10 +105,28 @@ class SFT(Algorithm):
         return examples, stats
 
     def collate(self, examples: Sequence[Example], pad_id: int) -> Batch:
-        return pad_batch([e["input_ids"] for e in examples], [e["labels"] for e in examples], pad_id)
+        batch = pad_batch([e["input_ids"] for e in examples], [e["labels"] for e in examples], pad_id)
+        if "segment_ids" in examples[0]:  # packed rows (sft.packing)
+            batch["position_ids"] = pad([e["position_ids"] for e in examples], 0)
+            batch["segment_ids"] = pad([e["segment_ids"] for e in examples], PADDING)
+        return batch
 
     def loss(self, model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        if "segment_ids" in batch:
+            if not takes_custom_masks(model):
+                raise ValueError(
+                    f"sft.packing needs an attention implementation that takes a custom mask "
+                    f"({', '.join(MASK_IMPLEMENTATIONS)}); the model uses "
+                    f"{attention_implementation(model)!r}: set sft.packing: false"
+                )
+            dtype = next(model.parameters()).dtype
+            inputs = {
+                "attention_mask": attention_mask(batch["segment_ids"], dtype),
+                "position_ids": batch["position_ids"],
+            }
+        else:
+            inputs = {"attention_mask": batch["attention_mask"]}
+        logits = model(input_ids=batch["input_ids"], **inputs).logits
         targets = batch["labels"][:, 1:]
         loss = torch.nn.functional.cross_entropy(
             logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX
