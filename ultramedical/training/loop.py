@@ -9,6 +9,7 @@ so a resumed run sees exactly the batches the interrupted one would have.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,16 @@ def rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def collective_device() -> torch.device:
+    """Where a collective's tensors must live: NCCL takes only the rank's own GPU, gloo only host memory.
+
+    Object collectives (`all_gather_object`) pick the same device themselves, from the current CUDA
+    device, which `Learner` sets to the rank's own GPU."""
+    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def all_gather_objects(value: Any) -> list[Any]:
@@ -127,12 +138,15 @@ class StepLog:
         """Averages over micro-batches and ranks; tokens/s summed over ranks."""
         keys = sorted(self.sums)
         values = torch.tensor(
-            [self.sums[k] / max(self.count, 1) for k in keys] + [float(self.tokens)], dtype=torch.float64
+            [self.sums[k] / max(self.count, 1) for k in keys] + [float(self.tokens)],
+            dtype=torch.float64,
+            device=collective_device(),
         )
         _, world = rank_and_world()
         if world > 1:
             dist.all_reduce(values)
             values[:-1] /= world
+        values = values.cpu()
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         return dict(zip(keys, values[:-1].tolist(), strict=True)) | {
             "tokens_per_s": values[-1].item() / elapsed
@@ -145,6 +159,10 @@ class Learner:
     def __init__(self, algorithm: Algorithm, model_path: str, total_steps: int, schedule: str = "cosine"):
         config: Config = algorithm.config
         prepare_deepspeed_environment(config.trainer.use_gpu)
+        if config.trainer.use_gpu:
+            # This rank's GPU, before anything touches CUDA: DeepSpeed and NCCL's object collectives use
+            # the current device, which is otherwise GPU 0 for every rank of a node.
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         self.algorithm = algorithm
         self.config = config
         self.dtype = resolve_dtype(config.model.dtype, config.trainer.use_gpu)
