@@ -14,7 +14,9 @@ from ultramedical.config import ConfigError
 from ultramedical.data.loading import DataError
 from ultramedical.data.sources import SourceError
 
-COMMAND_MODULES = ("data", "models", "train", "online", "eval", "serve", "annotate", "report", "bench")
+COMMAND_MODULES = (
+    "data", "models", "train", "online", "eval", "serve", "annotate", "report", "bench", "plan"
+)
 DEFAULT_CONFIG = "configs/tiny-cpu.yaml"
 
 

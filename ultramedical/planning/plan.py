@@ -1,0 +1,315 @@
+"""Will a preset fit a cluster, and where: per role GPUs, node type, GPU and host memory, object store.
+
+A role goes to the node types whose custom resources name it (`ROLE_RESOURCES`), or to any GPU node type
+if none does. Since the autoscaler may start any of those that can hold the role's per-actor GPUs, the
+role must fit on each of them: the verdict holds whichever the autoscaler picks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ultramedical.config import Config
+from ultramedical.planning.architecture import resolve_shape
+from ultramedical.planning.hardware import GIB, NodeType, read_cluster
+from ultramedical.planning.memory import (
+    PROCESS_HOST_BYTES,
+    dtype_bytes,
+    engine_memory,
+    scorer_memory,
+    trainer_memory,
+)
+
+GPU_USABLE = 0.95  # of a GPU's memory, for trainers and scorers: the rest goes to allocator fragmentation
+HOST_USABLE = 0.9  # of a node's RAM: the OS, Ray's own daemons and page cache keep the rest
+PINNED_BUFFER_FACTOR = 1.5  # DeepSpeed's additional_buffer_factor for offloaded (pinned) states
+
+
+def gib(n: float) -> float:
+    return round(n / GIB, 2)
+
+
+@dataclass
+class RoleNeed:
+    role: str
+    gpus: int
+    gpus_per_actor: float
+    actors: int
+    gpu_bytes: int  # what one GPU of the role must hold (engines: vLLM's claim, checked separately)
+    host_bytes_per_actor: int  # steady state
+    host_bytes_fixed: int  # once per node that hosts the role (publish buffers, object-store copy)
+    host_load_per_actor: int = 0  # while loading (not at the same time as the steady state)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def _reward_model_name(config: Config) -> str:
+    return config.model.reward_model or config.rm.init_from or config.model.policy
+
+
+def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
+    """The plan as a JSON-ready dict: `fits`, `roles`, `problems`, `publish_bytes`, `nodes`, `notes`."""
+    policy = resolve_shape(config.model.policy)
+    reward = resolve_shape(_reward_model_name(config))
+    node_types, cluster = read_cluster(cluster_path)
+    problems: list[str] = []
+    notes: list[str] = []
+    width = dtype_bytes(config)
+    publish = width * policy.params
+
+    t, g, r = config.trainer, config.generation, config.reward
+    if t.zero_stage == 0 and t.offload_optimizer:
+        problems.append("trainers: trainer.offload_optimizer needs trainer.zero_stage 1 or more (DeepSpeed)")
+    if g.gpus_per_engine >= 1 and g.gpus_per_engine != g.tensor_parallel_size:
+        problems.append(
+            f"engines: generation.gpus_per_engine ({g.gpus_per_engine:g}) must equal "
+            f"generation.tensor_parallel_size ({g.tensor_parallel_size}) on GPU"
+        )
+    if policy.num_heads % g.tensor_parallel_size:
+        problems.append(
+            f"engines: generation.tensor_parallel_size {g.tensor_parallel_size} does not divide "
+            f"the {policy.num_heads} attention heads of {policy.name}"
+        )
+    if config.online.placement == "colocate" and (0 < g.gpus_per_engine < 1 or 0 < r.gpus_per_scorer < 1):
+        notes.append("online.placement colocate: roles sharing a GPU are each checked alone, not summed")
+    for node in node_types:
+        if node.instance is None:
+            problems.append(
+                f"node type {node.name}: unknown instance type '{node.instance_type}' (GPU and host memory "
+                "unknown; add it to ultramedical/planning/hardware.py INSTANCE_TYPES)"
+            )
+
+    online_reference = not config.online.refresh_reference
+    policy_mem = trainer_memory(policy, config, online_reference)
+    rm_mem = trainer_memory(reward, config, online_reference=False)  # the rm stage trains the reward model
+    tmem = max(policy_mem, rm_mem, key=lambda m: m.total)
+    trainers = RoleNeed(
+        "trainers",
+        gpus=t.num_workers if t.use_gpu else 0,
+        gpus_per_actor=1.0 if t.use_gpu else 0.0,
+        actors=t.num_workers,
+        gpu_bytes=tmem.total,
+        host_bytes_per_actor=int(tmem.host_offload_per_rank * PINNED_BUFFER_FACTOR) + PROCESS_HOST_BYTES,
+        host_bytes_fixed=3 * publish,  # rank 0: the gathered state dict, its packed buffer, the stored copy
+        host_load_per_actor=tmem.host_load_per_rank + PROCESS_HOST_BYTES,
+        report={
+            "model_states_gib": gib(tmem.model_states),
+            "weights_gib": gib(tmem.weights),
+            "gradients_gib": gib(tmem.gradients),
+            "optimizer_gib": gib(tmem.optimizer),
+            "zero3_buffers_gib": gib(tmem.zero3_buffers),
+            "reference_gib": gib(tmem.reference),
+            "activations_gib": gib(tmem.activations),
+            "logits_gib": gib(tmem.logits),
+            "host_offload_gib_per_gpu": gib(tmem.host_offload_per_rank),
+            "zero_stage": t.zero_stage,
+            "model": policy.name if tmem is policy_mem else reward.name,
+        },
+    )
+    smem = scorer_memory(reward, config)
+    scorers = RoleNeed(
+        "scorers",
+        gpus=math.ceil(r.scorers * r.gpus_per_scorer),
+        gpus_per_actor=r.gpus_per_scorer,
+        actors=r.scorers,
+        gpu_bytes=smem.total,
+        host_bytes_per_actor=PROCESS_HOST_BYTES,
+        host_bytes_fixed=0,
+        host_load_per_actor=width * reward.reward_params + PROCESS_HOST_BYTES,  # loaded on the host first
+        report={
+            "model_states_gib": gib(smem.weights),
+            "weights_gib": gib(smem.weights),
+            "activations_gib": gib(smem.activations),
+            "model": reward.name,
+        },
+    )
+    engines = RoleNeed(
+        "engines",
+        gpus=math.ceil(g.engines * g.gpus_per_engine),
+        gpus_per_actor=g.gpus_per_engine,
+        actors=g.engines,
+        gpu_bytes=0,  # vLLM claims gpu_memory_utilization of each GPU; _check_node checks what is left
+        host_bytes_per_actor=PROCESS_HOST_BYTES,
+        host_bytes_fixed=publish,  # each engine node pulls one copy of every publish into its object store
+        report={"tensor_parallel_size": g.tensor_parallel_size, "model": policy.name},
+    )
+
+    gpu_types = [n for n in node_types if n.gpus > 0 and not n.is_head]
+    nodes_used: dict[str, int] = {}
+    for need in (trainers, engines, scorers):
+        _place_role(need, gpu_types, config, policy, problems, notes, nodes_used)
+    # Roles with separate placement do not share nodes: the node counts add up per node type.
+    for node in gpu_types:
+        wanted = nodes_used.get(node.name, 0)
+        if wanted > node.max_workers:
+            problems.append(
+                f"node type {node.name}: the roles need {wanted} nodes of it, "
+                f"max_workers is {node.max_workers}"
+            )
+    # Cluster-wide, each role counts once: on the candidate node type that needs the most nodes.
+    total = sum(max(n.report.get("nodes", {}).values(), default=0) for n in (trainers, engines, scorers))
+    if total > int(cluster.get("max_workers", total)):
+        problems.append(
+            f"cluster: the roles need {total} worker nodes, max_workers is {cluster['max_workers']}"
+        )
+    fits = not problems
+    return {
+        "fits": fits,
+        "config": config.name,
+        "roles": {n.role: n.report for n in (trainers, engines, scorers)},
+        "problems": problems,
+        "publish_bytes": publish,
+        "publish_gib": gib(publish),
+        "params": {"policy": policy.params, "reward_model": reward.reward_params},
+        "nodes": {
+            n.name: {
+                "instance_type": n.instance_type,
+                "gpus": n.gpus,
+                "roles": n.roles,
+                "object_store_gib": gib(n.object_store_bytes),
+                "shm": n.shm_source,
+                "nodes_needed": nodes_used.get(n.name, 0),
+                "max_workers": n.max_workers,
+            }
+            for n in node_types
+        },
+        "notes": notes,
+    }
+
+
+def _place_role(
+    need: RoleNeed,
+    gpu_types: list[NodeType],
+    config: Config,
+    policy: Any,
+    problems: list[str],
+    notes: list[str],
+    nodes_used: dict[str, int],
+) -> None:
+    """Check the role on every node type it may land on; the report keeps the tightest one's figures."""
+    need.report.update(gpus=need.gpus, node_types=[])
+    if need.gpus == 0:  # on CPU: nothing to place on GPU node types
+        need.report["gpu_mem_gib"] = 0.0
+        return
+    named = [n for n in gpu_types if need.role in n.roles]
+    candidates = [n for n in (named or gpu_types) if n.gpus >= need.gpus_per_actor]
+    if not candidates:
+        where = ", ".join(f"{n.name}: {n.gpus}" for n in (named or gpu_types)) or "no GPU node types"
+        problems.append(
+            f"{need.role}: {need.gpus_per_actor:g} GPUs per actor must sit on one node; no node type for "
+            f"{need.role} has that many ({where})"
+        )
+        need.report["gpu_mem_gib"] = gib(need.gpu_bytes)
+        return
+    by_type: dict[str, dict[str, Any]] = {}
+    for node in candidates:
+        per_node = max(1, int(node.gpus // need.gpus_per_actor))
+        nodes = math.ceil(need.actors / per_node)
+        nodes_used[node.name] = nodes_used.get(node.name, 0) + nodes
+        by_type[node.name] = _check_node(need, node, config, policy, problems) | {"nodes": nodes}
+        if need.role == "trainers" and nodes > 1 and node.efa_configured < node.instance.efa_interfaces:
+            notes.append(
+                f"trainers span {nodes} nodes of {node.name} ({node.instance_type}) with "
+                f"{node.efa_configured} of {node.instance.efa_interfaces} EFA interfaces configured"
+            )
+    tightest = min(by_type.values(), key=lambda figures: figures["headroom_gib"])
+    need.report.update({k: v for k, v in tightest.items() if k != "nodes"})
+    need.report.update(
+        node_types=list(by_type),
+        nodes={name: f["nodes"] for name, f in by_type.items()},
+        by_node_type=by_type,
+    )
+
+
+def _check_node(
+    need: RoleNeed, node: NodeType, config: Config, policy: Any, problems: list[str]
+) -> dict[str, Any]:
+    """Per-GPU memory, host memory per node and (where weights are published) the object store; returns
+    the role's figures on this node type, with `headroom_gib` (negative: short)."""
+    assert node.instance is not None
+    label = f"{need.role} on node type {node.name} ({node.instance_type})"
+    gpu_bytes = node.instance.gpu_gib * GIB
+    if need.role == "engines":
+        emem = engine_memory(policy, config, int(gpu_bytes))
+        headroom = emem.kv_cache - emem.min_kv
+        figures = {
+            "gpu_mem_gib": gib(emem.budget),
+            "model_states_gib": gib(emem.weights),
+            "weights_gib": gib(emem.weights),
+            "activations_gib": gib(emem.activations),
+            "kv_cache_gib": gib(emem.kv_cache),
+            "kv_needed_gib": gib(emem.min_kv),
+            "concurrent_sequences": emem.concurrent_sequences,
+        }
+        if headroom < 0:
+            g = config.generation
+            problems.append(
+                f"{label}: {gib(emem.weights)} GiB of weights per GPU (tensor_parallel_size "
+                f"{g.tensor_parallel_size}) leave {gib(emem.kv_cache)} GiB of KV cache within "
+                f"gpu_memory_utilization {g.gpu_memory_utilization:g}; one {g.max_model_len}-token sequence "
+                f"needs {gib(emem.min_kv)} GiB; short by {gib(-headroom)} GiB"
+            )
+    else:
+        usable = GPU_USABLE * gpu_bytes
+        headroom = usable - need.gpu_bytes
+        figures = {"gpu_mem_gib": gib(need.gpu_bytes)}
+        if headroom < 0:
+            problems.append(
+                f"{label}: needs {gib(need.gpu_bytes)} GiB per GPU, {gib(usable)} GiB usable of "
+                f"{node.instance.gpu_gib:g}; short by {gib(-headroom)} GiB"
+            )
+    actors_per_node = min(node.gpus // max(1, math.ceil(need.gpus_per_actor)), need.actors) or 1
+    host = max(
+        actors_per_node * need.host_bytes_per_actor + need.host_bytes_fixed,
+        actors_per_node * need.host_load_per_actor,  # loading comes before the steady state
+    )
+    host_usable = HOST_USABLE * node.instance.host_gib * GIB
+    figures["host_gib_per_node"] = gib(host)
+    if host > host_usable:
+        problems.append(
+            f"{label}: needs {gib(host)} GiB of host memory per node, {gib(host_usable)} GiB usable of "
+            f"{node.instance.host_gib:g}; short by {gib(host - host_usable)} GiB"
+        )
+    publish = dtype_bytes(config) * policy.params
+    if need.role in ("trainers", "engines"):  # rank 0 puts each publish; every engine node pulls a copy
+        figures["object_store_gib"] = gib(node.object_store_bytes)
+        if node.object_store_bytes < publish:
+            problems.append(
+                f"{label}: the object store is {gib(node.object_store_bytes)} GiB ({node.shm_source}), one "
+                f"weight publish is {gib(publish)} GiB; short by {gib(publish - node.object_store_bytes)} GiB"
+            )
+    figures["headroom_gib"] = gib(headroom)
+    return figures
+
+
+def format_plan(plan: dict[str, Any]) -> list[str]:
+    """Human-readable lines (the CLI prints the JSON after them)."""
+    lines = [
+        f"plan for {plan['config']}: policy {plan['params']['policy'] / 1e9:.2f}B params, "
+        f"one weight publish {plan['publish_gib']} GiB"
+    ]
+    for role, r in plan["roles"].items():
+        where = ", ".join(f"{name} x{n}" for name, n in r.get("nodes", {}).items()) or "no GPU"
+        skip = ("gpu_mem_gib", "headroom_gib", "host_gib_per_node", "object_store_gib")
+        detail = {k: v for k, v in r.items() if k.endswith("_gib") and k not in skip}
+        extra = ", ".join(f"{k[:-4]} {v}" for k, v in detail.items())
+        lines.append(
+            f"  {role}: {r.get('gpus', 0)} GPUs, {r.get('gpu_mem_gib', 0)} GiB per GPU ({extra}); "
+            f"nodes: {where}"
+        )
+        for name, f in r.get("by_node_type", {}).items():
+            lines.append(
+                f"    on {name}: {f['gpu_mem_gib']} GiB per GPU, headroom {f['headroom_gib']} GiB, "
+                f"host {f['host_gib_per_node']} GiB per node"
+            )
+    for name, n in plan["nodes"].items():
+        lines.append(
+            f"  node type {name} ({n['instance_type']}): object store {n['object_store_gib']} GiB "
+            f"({n['shm']}), {n['nodes_needed']} of max {n['max_workers']} nodes"
+        )
+    lines += [f"  note: {note}" for note in plan["notes"]]
+    lines += [f"  PROBLEM: {p}" for p in plan["problems"]]
+    lines.append("fits" if plan["fits"] else f"does not fit: {len(plan['problems'])} problem(s)")
+    return lines
