@@ -1,0 +1,245 @@
+"""`ultramedical plan`: model shapes, memory against DeepSpeed's own estimators, the verdict on the shipped
+presets and cluster.yaml, and clear failures for configurations that cannot fit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ultramedical.config import load_config
+from ultramedical.planning import make_plan, resolve_shape
+from ultramedical.planning.architecture import KNOWN_MODELS, ArchitectureError
+from ultramedical.planning.memory import trainer_memory
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CLUSTER = REPO_ROOT / "cluster.yaml"
+PRESET_8B = REPO_ROOT / "configs" / "llama3-8b.yaml"
+PRESET_70B = REPO_ROOT / "configs" / "llama3-70b.yaml"
+LLAMA_8B = "meta-llama/Meta-Llama-3-8B-Instruct"
+LLAMA_70B = "meta-llama/Meta-Llama-3-70B-Instruct"
+
+
+def hf_config(shape) -> dict:
+    return {
+        "vocab_size": shape.vocab_size,
+        "hidden_size": shape.hidden_size,
+        "num_hidden_layers": shape.num_layers,
+        "num_attention_heads": shape.num_heads,
+        "num_key_value_heads": shape.num_kv_heads,
+        "intermediate_size": shape.intermediate_size,
+        "tie_word_embeddings": shape.tie_embeddings,
+    }
+
+
+def test_parameter_counts_match_transformers_models_built_on_the_meta_device():
+    import torch
+    from deepspeed.runtime.zero.stage3 import model_to_params
+    from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
+
+    shape = resolve_shape(LLAMA_8B)
+    config = LlamaConfig(**hf_config(shape), num_labels=1, pad_token_id=0)
+    with torch.device("meta"):
+        lm, rm = LlamaForCausalLM(config), LlamaForSequenceClassification(config)
+    _, largest = model_to_params(lm)  # DeepSpeed's own largest layer (its total needs real storage)
+    assert shape.params == sum(p.numel() for p in lm.parameters())
+    assert shape.largest_layer_params == largest
+    assert shape.reward_params == sum(p.numel() for p in rm.parameters())
+    # The published sizes the presets rely on: 8.03B and 70.6B parameters.
+    assert round(shape.params / 1e9, 2) == 8.03
+    assert round(resolve_shape(LLAMA_70B).params / 1e9, 1) == 70.6
+
+
+@pytest.mark.parametrize(
+    ("model", "stage", "offload_optimizer", "offload_params", "gpus"),
+    [
+        (LLAMA_8B, 2, False, False, 8),
+        (LLAMA_8B, 2, True, False, 16),
+        (LLAMA_8B, 3, False, False, 8),
+        (LLAMA_8B, 3, True, False, 16),
+        (LLAMA_70B, 2, False, False, 16),
+        (LLAMA_70B, 3, True, False, 8),
+        (LLAMA_70B, 3, True, True, 16),
+        (LLAMA_70B, 3, False, False, 16),
+    ],
+)
+def test_model_states_agree_with_deepspeed_estimators(model, stage, offload_optimizer, offload_params, gpus):
+    from ultramedical.training.deepspeed_setup import prepare_deepspeed_environment
+
+    prepare_deepspeed_environment(use_gpu=False)  # DeepSpeed picks its accelerator at import
+    from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
+    from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
+
+    config = load_config(
+        PRESET_8B,
+        {
+            "model.policy": model,
+            "trainer.zero_stage": stage,
+            "trainer.offload_optimizer": offload_optimizer,
+            "trainer.offload_params": offload_params,
+            "trainer.num_workers": gpus,
+        },
+    )
+    shape = resolve_shape(model)
+    ours = trainer_memory(shape, config, online_reference=False).model_states
+    nodes, per_node = gpus // 8, 8
+    if stage == 2:
+        _, theirs = estimate_zero2_model_states_mem_needs(
+            shape.params, num_gpus_per_node=per_node, num_nodes=nodes, cpu_offload=offload_optimizer
+        )
+    else:
+        _, theirs, _ = estimate_zero3_model_states_mem_needs(
+            shape.params,
+            shape.largest_layer_params,
+            num_gpus_per_node=per_node,
+            num_nodes=nodes,
+            cpu_offload=offload_optimizer,
+            cpu_offload_params=offload_params,
+        )
+    assert abs(ours - theirs) <= 0.15 * theirs, (ours / 2**30, theirs / 2**30)
+
+
+def test_the_reference_is_sharded_under_zero3_and_whole_below_it():
+    config = load_config(PRESET_8B, {"trainer.zero_stage": 3})
+    shape = resolve_shape(config.model.policy)
+    sharded = trainer_memory(shape, config, online_reference=True).reference
+    whole = trainer_memory(shape, load_config(PRESET_8B, {"trainer.zero_stage": 2}), True).reference
+    assert whole == 2 * shape.params and sharded == whole // config.trainer.num_workers
+    assert trainer_memory(shape, config, online_reference=False).reference == 0
+
+
+@pytest.mark.parametrize("preset", [PRESET_8B, PRESET_70B])
+def test_the_shipped_presets_fit_the_shipped_cluster(preset):
+    config = load_config(preset)
+    plan = make_plan(config, CLUSTER)
+    assert plan["problems"] == [] and plan["fits"] is True
+    roles = plan["roles"]
+    gen = config.generation
+    assert roles["trainers"]["gpus"] == config.trainer.num_workers
+    assert roles["engines"]["gpus"] == gen.engines * gen.tensor_parallel_size
+    assert roles["scorers"]["gpus"] == config.reward.scorers
+    assert plan["publish_bytes"] == 2 * resolve_shape(config.model.policy).params  # bf16 weights
+    for role in roles.values():
+        assert role["node_types"] and role["headroom_gib"] > 0
+    assert not plan["notes"]  # e.g. trainers spanning nodes without EFA would be noted here
+
+
+def test_70b_engines_land_only_on_80gb_nodes_with_room_for_the_kv_cache():
+    plan = make_plan(load_config(PRESET_70B), CLUSTER)
+    nodes = yaml.safe_load(CLUSTER.read_text())["available_node_types"]
+    engines = plan["roles"]["engines"]
+    for name in engines["node_types"]:
+        assert nodes[name]["node_config"]["InstanceType"] in ("p4de.24xlarge", "p5.48xlarge", "p5e.48xlarge")
+    assert engines["kv_cache_gib"] > engines["kv_needed_gib"] and engines["concurrent_sequences"] >= 1
+    assert plan["roles"]["scorers"]["model"] == LLAMA_8B  # the 8B reward model of rm.init_from
+
+
+def run_cli(*args: str) -> tuple[int, list[str], dict]:
+    result = subprocess.run(
+        [sys.executable, "-m", "ultramedical.cli", "plan", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = result.stdout.strip().splitlines()
+    assert lines, result.stderr
+    return result.returncode, lines, json.loads(lines[-1])
+
+
+def test_cli_passes_the_8b_preset_and_ends_with_json():
+    code, lines, plan = run_cli("--config", str(PRESET_8B), "--cluster", str(CLUSTER))
+    assert code == 0 and plan["fits"] is True
+    assert set(plan["roles"]) == {"trainers", "engines", "scorers"}
+    assert all({"gpus", "gpu_mem_gib", "model_states_gib"} <= set(r) for r in plan["roles"].values())
+    assert any(line.strip().startswith("trainers:") for line in lines[:-1])
+
+
+def test_cli_fails_70b_without_zero_naming_role_node_type_and_shortfall():
+    code, lines, plan = run_cli(
+        "--config", str(PRESET_70B), "--trainer.zero_stage", "0", "--trainer.offload_optimizer", "false"
+    )
+    assert code == 1 and plan["fits"] is False
+    [problem] = plan["problems"]
+    assert problem.startswith("trainers on node type trainer_gpu (p5.48xlarge)") and "short by" in problem
+    shortfall = float(problem.rsplit("short by ", 1)[1].split()[0])
+    assert shortfall > 1000  # 20 bytes per parameter on every GPU: 1.3 TiB of model states alone
+    assert any("PROBLEM: trainers" in line for line in lines[:-1])
+
+
+def write_cluster(tmp_path: Path, change) -> Path:
+    cluster = yaml.safe_load(CLUSTER.read_text())
+    change(cluster)
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump(cluster))
+    return path
+
+
+def test_70b_engines_at_tp4_on_24gb_gpus_are_named_with_their_shortfall(tmp_path):
+    def old_generation_nodes(cluster):
+        nodes = cluster["available_node_types"]
+        nodes["generation_small"]["node_config"]["InstanceType"] = "g5.12xlarge"
+        del nodes["generation_large"]
+
+    tp4 = ["--generation.tensor_parallel_size", "4", "--generation.gpus_per_engine", "4"]
+    config = load_config(PRESET_70B, tp4)
+    plan = make_plan(config, write_cluster(tmp_path, old_generation_nodes))
+    assert plan["fits"] is False
+    [problem] = [p for p in plan["problems"] if "KV cache" in p]
+    per_gpu = round(2 * resolve_shape(LLAMA_70B).params / 4 / 2**30, 2)  # bf16 weights over 4 GPUs
+    assert problem.startswith(
+        f"engines on node type generation_small (g5.12xlarge): {per_gpu} GiB of weights"
+    )
+    assert "short by" in problem
+
+
+def test_a_small_object_store_and_an_unknown_instance_type_are_problems(tmp_path):
+    def shrink(cluster):
+        nodes = cluster["available_node_types"]
+        nodes["trainer_gpu"]["docker"]["worker_run_options"][0] = "--shm-size=32g"
+        nodes["generation_small"]["node_config"]["InstanceType"] = "x9.huge"
+
+    plan = make_plan(load_config(PRESET_70B), write_cluster(tmp_path, shrink))
+    problems = "\n".join(plan["problems"])
+    store = round(0.95 * 32, 2)  # Ray caps the object store at 95% of /dev/shm
+    assert f"trainers on node type trainer_gpu (p5.48xlarge): the object store is {store} GiB" in problems
+    assert "--shm-size=32g" in problems
+    assert "node type generation_small: unknown instance type 'x9.huge'" in problems
+    assert plan["fits"] is False
+
+
+def test_70b_trainers_on_a_1152_gib_host_run_out_of_host_memory_while_loading(tmp_path):
+    def p4de_trainers(cluster):
+        cluster["available_node_types"]["trainer_gpu"]["node_config"]["InstanceType"] = "p4de.24xlarge"
+
+    plan = make_plan(load_config(PRESET_70B), write_cluster(tmp_path, p4de_trainers))
+    [problem] = plan["problems"]
+    assert problem.startswith("trainers on node type trainer_gpu (p4de.24xlarge): needs")
+    assert "of host memory per node" in problem
+
+
+def test_shapes_come_from_a_local_directory_then_the_hub_cache_then_the_built_in_table(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    shape = KNOWN_MODELS[LLAMA_8B]
+    local = tmp_path / "model"
+    local.mkdir()
+    (local / "config.json").write_text(json.dumps(hf_config(shape) | {"num_hidden_layers": 2}))
+    assert resolve_shape(str(local)).num_layers == 2
+
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--acme--med-3b" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (cache / "models--acme--med-3b" / "refs").mkdir()
+    (cache / "models--acme--med-3b" / "refs" / "main").write_text("abc123")
+    (snapshot / "config.json").write_text(json.dumps(hf_config(shape) | {"num_hidden_layers": 3}))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    found = resolve_shape("acme/med-3b")
+    assert found.num_layers == 3 and found.source.endswith("config.json")
+    assert resolve_shape(LLAMA_70B).source == "built-in"
+    with pytest.raises(ArchitectureError, match="acme/unknown"):
+        resolve_shape("acme/unknown")
