@@ -99,6 +99,15 @@ class TrainerConfig(Section):
     log_every_steps: int = Field(10, ge=1)
     max_failures: int = Field(0, ge=-1)
     seed: int = 0
+    node_resource: str | None = Field(
+        None, description="custom Ray resource of the node type online trainers use (cluster.yaml: trainer)"
+    )
+    workers_per_node: int | None = Field(
+        None,
+        ge=1,
+        description="online placement: trainers in groups of this many, each group on one node "
+        "(STRICT_PACK); null: one group packed onto as few nodes as possible (PACK)",
+    )
 
 
 class StageConfig(Section):
@@ -166,6 +175,19 @@ class GenerationConfig(Section):
     gpus_per_engine: float = Field(0.0, ge=0, description="tensor_parallel_size on GPU; a fraction to share")
     prompts_per_call: int = Field(16, ge=1, description="prompts per dispatch to an engine")
     threads: int | None = Field(None, ge=1, description=THREADS_HELP.format(cpus="cpus_per_engine"))
+    node_resource: str | None = Field(
+        None, description="custom Ray resource of the node type engines run on (cluster.yaml: generation)"
+    )
+
+    @model_validator(mode="after")
+    def _check_tensor_parallel(self) -> GenerationConfig:
+        # vLLM's Ray executor puts each tensor-parallel worker on a bundle of exactly one GPU.
+        if self.tensor_parallel_size > 1 and self.gpus_per_engine != self.tensor_parallel_size:
+            raise ValueError(
+                "generation.gpus_per_engine must equal generation.tensor_parallel_size when it is above 1 "
+                "(one GPU per tensor-parallel worker)"
+            )
+        return self
 
 
 class RewardConfig(Section):
@@ -178,6 +200,9 @@ class RewardConfig(Section):
     gpus_per_scorer: float = Field(0.0, ge=0)
     max_restarts: int = Field(2, ge=0)
     threads: int | None = Field(None, ge=1, description=THREADS_HELP.format(cpus="cpus_per_scorer"))
+    node_resource: str | None = Field(
+        None, description="custom Ray resource of the node type scorers must run on (cluster.yaml: trainer)"
+    )
     correct_letter_bonus: float = 0.0
     wrong_letter_penalty: float = 0.0
 
@@ -198,6 +223,17 @@ class OnlineConfig(Section):
     placement: Literal["colocate", "separate"] = "colocate"
     max_round_retries: int = Field(2, ge=0, description="a failed round is redone from its start this often")
     eval_items: int = Field(200, ge=0, description="held-out MC items scored after every round")
+    placement_timeout_s: float = Field(
+        1200,
+        gt=0,
+        description="how long the roles' placement groups may wait for nodes (a cold GPU node pulls its "
+        "image and runs setup first); a local instance that lacks the resources fails at once instead",
+    )
+    simulate_gpus: bool = Field(
+        False,
+        description="tests on logical GPUs: placement requests the GPUs the preset names, but every role "
+        "runs on CPU (trainers with gloo, vLLM's CPU backend, tensor parallel too; scorers on CPU)",
+    )
 
 
 class EvalConfig(Section):
