@@ -1,63 +1,143 @@
-"""Placement of the online roles (engines, scorers, trainers) from config.
+"""Placement of the online roles (engines, scorers, trainers): placement groups from the plan of
+actors/placement_plan.py, and the Ray options that put each actor on its bundles.
 
-`colocate` packs every role's bundle onto as few nodes as possible (on one GPU box, give each role a
-fractional GPU so they share devices); `separate` spreads the bundles so roles get their own nodes.
-The same code runs on one CPU box and on a cluster: only the numbers in the preset change.
+The same code runs on one CPU box and on a cluster: only the numbers in the preset change. On a cluster
+that autoscales (RAY_ADDRESS set) the groups wait up to `online.placement_timeout_s` for nodes to start,
+saying every PROGRESS_EVERY_S which groups are still pending; a local instance that can never hold the
+roles fails at once, naming the settings to change.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import ray
-from ray.util.placement_group import placement_group
+from ray._private.ray_constants import WORKER_PROCESS_SETUP_HOOK_ENV_VAR
+from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from actors.placement_plan import Plan, Seat, plan_roles, unplaceable
 from ultramedical.config import Config
 
+PROGRESS_EVERY_S = 30.0
 
-def role_bundles(config: Config) -> dict[str, list[dict[str, float]]]:
-    gen, reward, trainer = config.generation, config.reward, config.trainer
+# A tensor-parallel engine's actor holds this share of the GPU in bundle 0 (so Ray schedules it next to its
+# workers, on a GPU node); vLLM's worker in that bundle takes the rest (VLLM_RAY_PER_WORKER_GPUS).
+ENGINE_DRIVER_GPU = 0.1
 
-    def bundle(cpus: float, gpus: float) -> dict[str, float]:
-        return {"CPU": cpus} | ({"GPU": gpus} if gpus else {})
+# Run in every process of a simulated tensor-parallel engine (the engine actor and vLLM's workers).
+SIMULATED_GPU_HOOK = "ultramedical.generation.engine.serve_logical_gpus"
 
+
+@dataclass
+class Placement:
+    groups: list[PlacementGroup]
+    options: dict[str, list[dict[str, Any]]]  # per role, per actor: Ray actor options
+
+    def remove(self) -> None:
+        for group in self.groups:
+            remove_placement_group(group)
+
+
+def roles_config(config: Config) -> Config:
+    """The config the roles run with. Under online.simulate_gpus the trainers run on CPU (gloo, fp32)
+    while their bundles still hold the GPUs; engines and scorers on a machine without CUDA run on CPU
+    anyway."""
+    if not config.online.simulate_gpus:
+        return config
+    run = config.model_copy(deep=True)
+    run.trainer.use_gpu = False
+    return run
+
+
+def engine_options(config: Config, group: PlacementGroup, seat: Seat) -> dict[str, Any]:
+    """An engine actor's options. With tensor parallelism the actor takes a share of bundle 0's GPU and
+    vLLM's Ray executor (which finds this group as the actor's own) puts one worker on each 1-GPU bundle."""
+    gen = config.generation
+    if gen.tensor_parallel_size == 1:
+        return {"scheduling_strategy": PlacementGroupSchedulingStrategy(group, seat.bundles[0])}
+    runtime_env: dict[str, Any] = {
+        "env_vars": {
+            "VLLM_RAY_BUNDLE_INDICES": ",".join(map(str, seat.bundles)),
+            "VLLM_RAY_PER_WORKER_GPUS": str(1.0 - ENGINE_DRIVER_GPU),
+        }
+    }
+    if config.online.simulate_gpus:
+        # A Ray worker process runs the hook this variable names when it starts. (The documented
+        # `worker_process_setup_hook` option works only job-wide, in ray.init.) vLLM gives its workers the
+        # engine actor's runtime env, so the hook runs in each of them too.
+        runtime_env["env_vars"][WORKER_PROCESS_SETUP_HOOK_ENV_VAR] = SIMULATED_GPU_HOOK
     return {
-        "engines": [bundle(gen.cpus_per_engine, gen.gpus_per_engine)] * gen.engines,
-        "scorers": [bundle(reward.cpus_per_scorer, reward.gpus_per_scorer)] * reward.scorers,
-        "trainers": [bundle(trainer.cpus_per_worker, 1.0 if trainer.use_gpu else 0.0)] * trainer.num_workers,
+        "num_gpus": ENGINE_DRIVER_GPU,
+        "scheduling_strategy": PlacementGroupSchedulingStrategy(
+            group, seat.bundles[0], placement_group_capture_child_tasks=True
+        ),
+        "runtime_env": runtime_env,
     }
 
 
-def place_roles(config: Config, timeout_s: float = 300) -> tuple[Any, dict[str, list[dict[str, Any]]]]:
-    """One placement group for all roles; returns it and, per role, the scheduling options of each actor."""
-    roles = role_bundles(config)
-    bundles = [b for role in roles.values() for b in role]
-    strategy = "PACK" if config.online.placement == "colocate" else "SPREAD"
-    if not os.environ.get("RAY_ADDRESS"):  # a local instance cannot grow: say so now rather than wait
-        available = ray.cluster_resources()
-        for resource in ("CPU", "GPU"):
-            wanted = sum(b.get(resource, 0.0) for b in bundles)
-            if wanted > available.get(resource, 0.0):
-                raise RuntimeError(
-                    f"the online roles need {wanted:g} {resource}, this Ray instance has "
-                    f"{available.get(resource, 0.0):g}: lower generation.cpus_per_engine, "
-                    "reward.cpus_per_scorer or trainer.cpus_per_worker (or the GPU counts) in the preset"
-                )
-    group = placement_group(bundles, strategy=strategy)
-    ready, _ = ray.wait([group.ready()], timeout=timeout_s)
-    if not ready:
-        raise RuntimeError(
-            f"the cluster cannot place the online roles {roles} ({strategy}) within {timeout_s:.0f}s: "
-            "lower cpus/gpus per role in the preset or add nodes"
+def _nodes() -> dict[str, dict[str, float]]:
+    return {node["NodeID"]: node["Resources"] for node in ray.nodes() if node["Alive"]}
+
+
+def _wait(plan: Plan, groups: list[PlacementGroup], timeout_s: float) -> None:
+    """Wait for every group; a progress line every PROGRESS_EVERY_S naming the pending ones."""
+    pending = {group.ready(): i for i, group in enumerate(groups)}
+    start = time.monotonic()
+    while pending:
+        waited = time.monotonic() - start
+        if waited >= timeout_s:
+            names = ", ".join(_describe(plan, pending[ref]) for ref in pending)
+            raise RuntimeError(
+                f"the cluster could not place {names} within online.placement_timeout_s="
+                f"{timeout_s:g}s: add nodes of that type, or lower the role's settings in the preset"
+            )
+        ready, _ = ray.wait(
+            list(pending), num_returns=len(pending), timeout=min(PROGRESS_EVERY_S, timeout_s - waited)
         )
+        for ref in ready:
+            del pending[ref]
+        if pending:
+            names = ", ".join(_describe(plan, pending[ref]) for ref in pending)
+            print(
+                f"[placement] {time.monotonic() - start:.0f}s of {timeout_s:g}s: waiting for {names}",
+                flush=True,
+            )
+
+
+def _describe(plan: Plan, index: int) -> str:
+    group = plan.groups[index]
+    kinds = sorted({str(sorted(b.items())) for b in group.bundles})
+    shape = group.bundles[0] if len(kinds) == 1 else group.bundles
+    return f"{group.name} ({len(group.bundles)} x {shape}, {group.strategy})"
+
+
+def place_roles(config: Config) -> Placement:
+    """Placement groups for the online roles (see actors/placement_plan.py), ready; and, per role, the
+    options of each actor. Trainers and scorers get a scheduling strategy only (their pools set their own
+    CPUs and GPUs); engines get complete options (engine_options)."""
+    plan = plan_roles(config)
+    if not os.environ.get("RAY_ADDRESS"):  # a local instance cannot grow: say so now rather than wait
+        problems = unplaceable(plan, _nodes())
+        if problems:
+            raise RuntimeError("; ".join(problems))
+    groups = [placement_group(g.bundles, strategy=g.strategy) for g in plan.groups]
+    try:
+        _wait(plan, groups, config.online.placement_timeout_s)
+    except BaseException:
+        for group in groups:
+            remove_placement_group(group)
+        raise
     options: dict[str, list[dict[str, Any]]] = {}
-    index = 0
-    for role, role_list in roles.items():
-        options[role] = []
-        for _ in role_list:
-            strategy_for = PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=index)
-            options[role].append({"scheduling_strategy": strategy_for})
-            index += 1
-    return group, options
+    for role, seats in plan.seats.items():
+        if role == "engines":
+            options[role] = [engine_options(config, groups[s.group], s) for s in seats]
+        else:
+            options[role] = [
+                {"scheduling_strategy": PlacementGroupSchedulingStrategy(groups[s.group], s.bundles[0])}
+                for s in seats
+            ]
+    return Placement(groups, options)

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import ray
 from ray.exceptions import RayError
-from ray.util.placement_group import remove_placement_group
 
 from actors.generation import GenerationPool
-from actors.placement import place_roles
+from actors.placement import place_roles, roles_config
 from actors.reward_scorer import ScorerPool
 from actors.round_tasks import assemble_round, grade, on_this_node, persist_round
 from actors.trainer_group import TrainerGroup
@@ -110,16 +109,17 @@ def main(argv: list[str] | None = None) -> int:
 
     # 3. The actors: engines and scorers from placement, trainers with the reference fixed at the start.
     connect_ray()
-    group, placement = place_roles(config)
+    placement = place_roles(config)
+    config = roles_config(config)  # online.simulate_gpus: GPU bundles, CPU work
     reference = None if online.refresh_reference else initial_policy
     pool = scorers = trainers = None
     try:
         # All three roles start up at once (loading models, DeepSpeed, vLLM), then we wait for them all.
         pool = GenerationPool(
-            start_policy, config.generation, config.trainer.seed, placement["engines"], wait=False
+            start_policy, config.generation, config.trainer.seed, placement.options["engines"], wait=False
         )
-        scorers = ScorerPool(reward_model, config.reward, placement["scorers"], wait=False)
-        trainers = TrainerGroup(config, start_policy, reference, placement["trainers"], wait=False)
+        scorers = ScorerPool(reward_model, config.reward, placement.options["scorers"], wait=False)
+        trainers = TrainerGroup(config, start_policy, reference, placement.options["trainers"], wait=False)
         ray.get(pool.starting + scorers.starting + trainers.starting)
         if not done:
             before = heldout_accuracy(pool, heldout, config.eval.max_tokens)
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     trainers.shutdown()
                     last_policy = str(store.policy_dir) if store.last_completed() else start_policy
-                    trainers = TrainerGroup(config, last_policy, reference, placement["trainers"])
+                    trainers = TrainerGroup(config, last_policy, reference, placement.options["trainers"])
                     pool.install_weights(trainers.publish())
                     store.discard_incomplete()
             for line in train_lines:
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         for role in (pool, scorers, trainers):
             if role is not None:
                 role.shutdown()
-        remove_placement_group(group)
+        placement.remove()
     print(f"[online] final policy: {final}", flush=True)
     return 0
 
