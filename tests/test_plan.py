@@ -243,3 +243,27 @@ def test_shapes_come_from_a_local_directory_then_the_hub_cache_then_the_built_in
     assert resolve_shape(LLAMA_70B).source == "built-in"
     with pytest.raises(ArchitectureError, match="acme/unknown"):
         resolve_shape("acme/unknown")
+
+
+def test_the_cpu_default_places_nothing_on_gpu_nodes(tmp_path):
+    model = tmp_path / "policy"
+    model.mkdir()
+    tiny = KNOWN_MODELS[LLAMA_8B]
+    small = hf_config(tiny) | {
+        "vocab_size": 512,
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "intermediate_size": 128,
+    }
+    (model / "config.json").write_text(
+        json.dumps(small | {"num_attention_heads": 4, "num_key_value_heads": 2})
+    )
+    config = load_config(REPO_ROOT / "configs" / "tiny-cpu.yaml", {"model.policy": str(model)})
+    plan = make_plan(config, CLUSTER)
+    assert plan["fits"] is True
+    assert {role: r["gpus"] for role, r in plan["roles"].items()} == {
+        "trainers": 0,
+        "engines": 0,
+        "scorers": 0,
+    }
+    assert plan["publish_bytes"] == 4 * resolve_shape(str(model)).params  # fp32 on CPU

@@ -4,6 +4,7 @@ architectures the presets name, and the parameter counts that memory planning ne
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -95,9 +96,12 @@ def shape_from_config(config: dict[str, Any], name: str, source: str) -> ModelSh
         raise ArchitectureError(f"{source}: not a Llama-style config.json ({exc!r})") from None
 
 
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")  # owner/name; a longer path is a local directory
+
+
 def _cached_config(model: str) -> str | None:
     """config.json of a hub id from the local HF cache only (never the network)."""
-    if "/" not in model or Path(model).exists():
+    if not _HUB_ID.match(model) or Path(model).exists():
         return None
     try:
         from huggingface_hub import try_to_load_from_cache
