@@ -25,6 +25,19 @@ ITEMS: list[dict[str, Any]] = [
 ]
 
 
+def perturbed_copy(src: Path, dst: Path) -> Path:
+    """A second checkpoint that scores differently: the same model with its reward head rescaled."""
+    import torch
+
+    from ultramedical.models.loading import load_reward_model, load_tokenizer, save_model
+
+    tokenizer = load_tokenizer(src)
+    model = load_reward_model(src, pad_token_id=tokenizer.pad_token_id)
+    with torch.no_grad():
+        model.score.weight.mul_(-3.0)
+    return save_model(model, tokenizer, dst)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

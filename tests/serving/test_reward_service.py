@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from serving_support import ITEMS, serve_started, service_config
+from serving_support import ITEMS, perturbed_copy, serve_started, service_config
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -41,19 +41,6 @@ class Service:
         )
 
 
-def _perturbed_copy(src: Path, dst: Path) -> Path:
-    """A second checkpoint that scores differently: the same model with its reward head rescaled."""
-    import torch
-
-    from ultramedical.models.loading import load_reward_model, load_tokenizer, save_model
-
-    tokenizer = load_tokenizer(src)
-    model = load_reward_model(src, pad_token_id=tokenizer.pad_token_id)
-    with torch.no_grad():
-        model.score.weight.mul_(-3.0)
-    return save_model(model, tokenizer, dst)
-
-
 @pytest.fixture(scope="module")
 def service(
     ray_cluster: None, artifacts: Path, tmp_path_factory: pytest.TempPathFactory
@@ -65,7 +52,7 @@ def service(
     from ultramedical.models.reward import RewardModel
 
     model = str((artifacts / "tiny" / "reward").resolve())
-    other = str(_perturbed_copy(Path(model), tmp_path_factory.mktemp("rm2") / "reward").resolve())
+    other = str(perturbed_copy(Path(model), tmp_path_factory.mktemp("rm2") / "reward").resolve())
     expected = {path: RewardModel(path).score(conversations(ITEMS)) for path in (model, other)}
     with serve_started(TOKEN) as port:
         # Deliberately tiny capacity: one request at a time, one waiting, each held 1 s by the batcher.
@@ -242,21 +229,3 @@ def test_token_file_and_cli_parser(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     args, extra = parser.parse_known_args(argv)
     assert (args.model, args.port, args.func, extra) == ("m", 9001, serve_cli.run, ["--serve.max_items", "4"])
     assert os.path.basename(args.config) == "tiny-cpu.yaml" and args.accepts_overrides
-
-
-def test_serve_deploy_config_is_valid() -> None:
-    import yaml
-    from ray.serve.schema import ServeDeploySchema
-
-    from actors.reward_service import BuilderArgs
-    from ultramedical.config import load_config
-
-    root = Path(__file__).resolve().parents[2]
-    tree = yaml.safe_load((root / "configs" / "serve.yaml").read_text())
-    schema = ServeDeploySchema.model_validate(tree)
-    app = schema.applications[0]
-    assert app.import_path == "actors.reward_service:app_builder"
-    args = BuilderArgs.model_validate(app.args)
-    config = load_config(root / args.config, args.overrides)
-    assert app.deployments[0].max_ongoing_requests == config.serve.max_ongoing_requests
-    assert app.deployments[0].max_queued_requests == config.serve.max_queued_requests
