@@ -1,4 +1,5 @@
-"""The reward-scoring HTTP service's library part (schemas, limits, auth, FastAPI app); no Ray here.
+"""The reward-scoring HTTP service's library part (schemas, limits, auth, FastAPI app; no Ray in `api`),
+and `rollout`, which publishes a new user_config to every replica of a running Ray Serve deployment.
 
 The Ray Serve deployment that serves it lives in `actors.reward_service`.
 """
@@ -6,6 +7,7 @@ The Ray Serve deployment that serves it lives in `actors.reward_service`.
 from ultramedical.serving.api import (
     TOKEN_ENV,
     ReloadBusy,
+    ReloadFailed,
     ReloadRejected,
     RewardRequest,
     RewardResponse,
@@ -19,6 +21,7 @@ from ultramedical.serving.api import (
 __all__ = [
     "TOKEN_ENV",
     "ReloadBusy",
+    "ReloadFailed",
     "ReloadRejected",
     "RewardRequest",
     "RewardResponse",

@@ -79,11 +79,15 @@ class ReloadResponse(BaseModel):
     model: str
     previous: str
     seconds: float
+    replica: str | None = Field(
+        None, description="the replica that checked and swapped; the others follow as Serve reconfigures them"
+    )
 
 
 class HealthResponse(BaseModel):
     status: Literal["ok"] = "ok"
     model: str
+    replica: str | None = Field(None, description="the Serve replica that answered")
 
 
 class ReloadRejected(ValueError):
@@ -94,8 +98,14 @@ class ReloadBusy(RuntimeError):
     """Another reload is still loading."""
 
 
+class ReloadFailed(RuntimeError):
+    """The checkpoint loaded, but it could not be made the deployment's; every replica keeps the old one."""
+
+
 class Scorer(Protocol):
     """What the app needs from whoever holds the model (the Serve replica, or a fake in tests)."""
+
+    replica_id: str | None
 
     @property
     def model_path(self) -> str: ...
@@ -252,7 +262,7 @@ def create_app(scorer: Scorer, settings: ServeConfig, token_sha256: str | None) 
 
     @app.get("/healthz", response_model=HealthResponse)
     async def healthz() -> HealthResponse:
-        return HealthResponse(model=scorer.model_path)
+        return HealthResponse(model=scorer.model_path, replica=scorer.replica_id)
 
     @app.post("/v1/rewards", response_model=RewardResponse)
     async def rewards(request: RewardRequest) -> RewardResponse:
@@ -272,6 +282,8 @@ def create_app(scorer: Scorer, settings: ServeConfig, token_sha256: str | None) 
             raise HTTPException(422, str(exc)) from None
         except ReloadBusy as exc:
             raise HTTPException(409, str(exc)) from None
+        except ReloadFailed as exc:
+            raise HTTPException(503, str(exc)) from None
 
     @app.get("/v1/stats")
     async def stats() -> dict[str, Any]:
