@@ -106,6 +106,8 @@ def test_concurrent_requests_share_batches(service: Service) -> None:
 def test_healthz_is_open_and_everything_else_needs_the_token(service: Service) -> None:
     health = requests.get(service.url + "/healthz", timeout=30)
     assert health.status_code == 200 and health.json()["model"] == service.model
+    stats = requests.get(service.url + "/v1/stats", headers=AUTH, timeout=30).json()
+    assert health.json()["replica"] == stats["replica"]  # one replica: the same one answered both
     for path in ("/openapi.json", "/docs", "/v1/stats"):
         assert requests.get(service.url + path, timeout=30).status_code == 401
     schema = requests.get(service.url + "/openapi.json", headers=AUTH, timeout=30)

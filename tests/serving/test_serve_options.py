@@ -54,7 +54,7 @@ def test_serve_deploy_keeps_the_gpu_request(ray_cluster: None, monkeypatch: pyte
     options = deployed_actor_options(tree)
     assert (options["num_cpus"], options["num_gpus"]) == (1, 0)
 
-    overrides["serve.gpus_per_replica"] = 1  # what a GPU deployment (the llama3 presets) sets
+    overrides["serve.gpus_per_replica"] = 1  # what a GPU deployment sets (an 8B preset's serve section)
     overrides["serve.cpus_per_replica"] = 4
     options = deployed_actor_options(tree)
     assert (options["num_cpus"], options["num_gpus"]) == (4, 1)

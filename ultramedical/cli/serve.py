@@ -2,6 +2,7 @@
 
 Serves POST /v1/rewards (plus /v1/reload, /v1/stats, /healthz, /openapi.json) on serve.host:serve.port
 with Ray Serve, until interrupted. Set ULTRAMEDICAL_API_TOKEN (or serve.token_file) to require a token.
+Replicas get serve.cpus_per_replica CPUs and serve.gpus_per_replica GPUs; /v1/reload reaches them all.
 """
 
 from __future__ import annotations
