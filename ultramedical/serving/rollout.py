@@ -20,6 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# Each call to the controller: a hung controller fails the reload (the replica puts its old model back)
+# instead of holding the request forever.
+CONTROLLER_TIMEOUT_S = 60.0
+
 
 def _controller() -> Any:
     from ray.serve.context import _get_global_client
@@ -37,7 +41,7 @@ def publish_user_config(app_name: str, deployment_name: str, user_config: dict[s
     from ray.serve.schema import APIType
 
     controller = _controller()
-    details = ray.get(controller.get_serve_instance_details.remote())
+    details = ray.get(controller.get_serve_instance_details.remote(), timeout=CONTROLLER_TIMEOUT_S)
     app = details.get("applications", {}).get(app_name)
     if app is None:
         raise RuntimeError(f"Serve application {app_name!r} is not running")
@@ -54,7 +58,7 @@ def _apply_declarative(
     import ray
     from ray.serve.schema import ServeDeploySchema
 
-    configs = ray.get(controller.get_app_configs.remote())
+    configs = ray.get(controller.get_app_configs.remote(), timeout=CONTROLLER_TIMEOUT_S)
     # Only the options the operator set (exclude_unset): re-applying defaults would override code values.
     apps = [config.model_dump(exclude_unset=True) for config in configs.values()]
     target = next((app for app in apps if app["name"] == app_name), None)
@@ -70,7 +74,8 @@ def _apply_declarative(
     if details.get("target_capacity") is not None:
         tree["target_capacity"] = details["target_capacity"]
     # The whole set: apply_config removes declarative apps it is not given.
-    ray.get(controller.apply_config.remote(ServeDeploySchema.model_validate(tree)))
+    schema = ServeDeploySchema.model_validate(tree)
+    ray.get(controller.apply_config.remote(schema), timeout=CONTROLLER_TIMEOUT_S)
 
 
 def _redeploy_imperative(
@@ -86,7 +91,9 @@ def _redeploy_imperative(
         # deploy_applications replaces the app's whole deployment list; we only hold this one's info.
         raise RuntimeError(f"Serve application {app_name!r} has deployments besides {deployment_name!r}")
     route = DeploymentRoute.FromString(
-        ray.get(controller.get_deployment_info.remote(deployment_name, app_name))
+        ray.get(
+            controller.get_deployment_info.remote(deployment_name, app_name), timeout=CONTROLLER_TIMEOUT_S
+        )
     )
     info = DeploymentInfo.from_proto(route.deployment_info)
     config = DeploymentConfig.from_proto_bytes(info.deployment_config.to_proto_bytes())  # a copy
@@ -114,5 +121,6 @@ def _redeploy_imperative(
     ray.get(
         controller.deploy_applications.remote(
             {app_name: [proto.SerializeToString()]}, {app_name: app_args.SerializeToString()}
-        )
+        ),
+        timeout=CONTROLLER_TIMEOUT_S,
     )
