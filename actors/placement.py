@@ -19,7 +19,7 @@ from ray._private.ray_constants import WORKER_PROCESS_SETUP_HOOK_ENV_VAR
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from actors.placement_plan import Plan, Seat, plan_roles, unplaceable
+from actors.placement_plan import Plan, Seat, plan_roles, show_resources, unplaceable
 from ultramedical.config import Config
 
 PROGRESS_EVERY_S = 30.0
@@ -110,9 +110,8 @@ def _wait(plan: Plan, groups: list[PlacementGroup], timeout_s: float) -> None:
 
 def _describe(plan: Plan, index: int) -> str:
     group = plan.groups[index]
-    kinds = sorted({str(sorted(b.items())) for b in group.bundles})
-    shape = group.bundles[0] if len(kinds) == 1 else group.bundles
-    return f"{group.name} ({len(group.bundles)} x {shape}, {group.strategy})"
+    shapes = sorted({show_resources(b) for b in group.bundles})
+    return f"{group.name} ({len(group.bundles)} bundles of {' or '.join(shapes)}, {group.strategy})"
 
 
 def place_roles(config: Config) -> Placement:

@@ -139,7 +139,7 @@ def _fits(need: Bundle, have: Bundle) -> bool:
     return all(have.get(key, 0.0) >= value - 1e-9 for key, value in need.items())
 
 
-def _show(resources: Bundle) -> str:
+def show_resources(resources: Bundle) -> str:
     return "{" + ", ".join(f"{key}: {value:g}" for key, value in sorted(resources.items())) + "}"
 
 
@@ -159,11 +159,13 @@ def unplaceable(plan: Plan, nodes: dict[str, Bundle]) -> list[str]:
     for group in plan.groups:
         for bundle in group.bundles:
             if not any(_fits(bundle, have) for have in nodes.values()):
-                problems.append(f"{group.name}: no node has {_show(bundle)} (see {group.settings()})")
+                shown = show_resources(bundle)
+                problems.append(f"{group.name}: no node has {shown} (see {group.settings()})")
                 break
         need = _total(group.bundles)
         if group.strategy == "STRICT_PACK" and not any(_fits(need, have) for have in nodes.values()):
             problems.append(
-                f"{group.name} needs {_show(need)} on one node, and no node has that (see {group.settings()})"
+                f"{group.name} needs {show_resources(need)} on one node, and no node has that "
+                f"(see {group.settings()})"
             )
     return problems

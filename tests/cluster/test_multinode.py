@@ -134,10 +134,11 @@ def test_unplaceable_trainers_fail_at_once_here_and_after_the_timeout_on_an_auto
     # With RAY_ADDRESS (an autoscaling cluster) nodes might still come: it waits, saying what is pending.
     monkeypatch.setenv("RAY_ADDRESS", nodes.cluster.address)
     monkeypatch.setattr(placement_module, "PROGRESS_EVERY_S", 1.0)
-    with pytest.raises(RuntimeError, match=r"could not place trainers \(3 x .*STRICT_PACK\) within "):
+    pending = r"trainers \(3 bundles of \{CPU: 0.5, GPU: 1, trainer: 0.001\}, STRICT_PACK\)"
+    with pytest.raises(RuntimeError, match=rf"could not place {pending} within online.placement_timeout_s=3"):
         place_roles(config)
     out = capsys.readouterr().out
-    assert "of 3s: waiting for trainers (3 x" in out
+    assert "of 3s: waiting for trainers (3 bundles of {CPU: 0.5, GPU: 1, trainer: 0.001}" in out
     table = placement_group_table()
     assert {table[g]["state"] for g in created_groups() - before} == {"REMOVED"}
 

@@ -17,6 +17,12 @@ PINNED = {
     "trainer.workers_per_node": 8,
 }
 LABEL = NODE_RESOURCE_PER_BUNDLE
+# The 8B preset's role sizes, fixed here so that tuning the preset does not change these tests.
+SIZES_8B = {
+    **{"generation.engines": 2, "generation.tensor_parallel_size": 1, "generation.gpus_per_engine": 1},
+    **{"generation.cpus_per_engine": 4, "reward.scorers": 1, "reward.cpus_per_scorer": 4},
+    **{"reward.gpus_per_scorer": 1, "trainer.num_workers": 8, "trainer.cpus_per_worker": 8},
+}
 
 
 def preset(name: str, **overrides):
@@ -24,7 +30,8 @@ def preset(name: str, **overrides):
 
 
 def test_tiny_default_is_one_packed_group_in_the_old_order():
-    plan = plan_roles(preset("tiny-cpu"))
+    tiny = {"generation.cpus_per_engine": 0.5, "reward.scorers": 2, "reward.cpus_per_scorer": 0.25}
+    plan = plan_roles(preset("tiny-cpu", **tiny, **{"trainer.cpus_per_worker": 0.5}))
     assert [(g.name, g.strategy) for g in plan.groups] == [("colocated", "PACK")]
     assert plan.groups[0].bundles == [{"CPU": 0.5}] + [{"CPU": 0.25}] * 2 + [{"CPU": 0.5}] * 2
     assert plan.seats == {
@@ -35,7 +42,7 @@ def test_tiny_default_is_one_packed_group_in_the_old_order():
 
 
 def test_8b_separate_gives_each_role_its_own_pinned_groups():
-    plan = plan_roles(preset("llama3-8b", **PINNED))
+    plan = plan_roles(preset("llama3-8b", **PINNED, **SIZES_8B))
     shapes = {g.name: (g.strategy, g.bundles) for g in plan.groups}
     engine = {"CPU": 4, "GPU": 1, "generation": LABEL}
     assert shapes == {
@@ -50,14 +57,18 @@ def test_8b_separate_gives_each_role_its_own_pinned_groups():
 
 
 def test_70b_tensor_parallel_engines_and_trainers_by_node():
-    plan = plan_roles(preset("llama3-70b", **PINNED))
+    config = preset("llama3-70b", **PINNED)
+    tp = config.generation.tensor_parallel_size
+    assert tp > 1
+    plan = plan_roles(config)
     names = [g.name for g in plan.groups]
     engine = plan.groups[names.index("engine-1")]
     # One 1-GPU bundle per tensor-parallel worker, on one node; the engine actor's CPUs in bundle 0.
     assert engine.strategy == "STRICT_PACK"
-    first, rest = {"CPU": 4, "GPU": 1, "generation": LABEL}, {"GPU": 1, "generation": LABEL}
-    assert engine.bundles == [first, rest, rest, rest]
-    assert plan.seats["engines"][1] == Seat(names.index("engine-1"), (0, 1, 2, 3))
+    cpus = config.generation.cpus_per_engine
+    first, rest = {"CPU": cpus, "GPU": 1, "generation": LABEL}, {"GPU": 1, "generation": LABEL}
+    assert engine.bundles == [first] + [rest] * (tp - 1)
+    assert plan.seats["engines"][1] == Seat(names.index("engine-1"), tuple(range(tp)))
     # 32 ranks in 4 node-sized groups; consecutive ranks share a node.
     trainer_groups = [g for g in plan.groups if g.name.startswith("trainers")]
     assert [(g.name, g.strategy, len(g.bundles)) for g in trainer_groups] == [
@@ -67,7 +78,8 @@ def test_70b_tensor_parallel_engines_and_trainers_by_node():
 
 
 def test_trainers_without_a_node_size_are_packed_loosely():
-    plan = plan_roles(preset("llama3-8b"))
+    unpinned = {"trainer.workers_per_node": None, "trainer.node_resource": None}
+    plan = plan_roles(preset("llama3-8b", **SIZES_8B, **unpinned))
     trainers = [g for g in plan.groups if g.name == "trainers"]
     assert [(g.strategy, len(g.bundles)) for g in trainers] == [("PACK", 8)]
     assert all("trainer" not in b for g in plan.groups for b in g.bundles)  # no node resource asked
@@ -92,7 +104,7 @@ def nodes(*shapes: dict) -> dict[str, dict]:
 
 
 def test_unplaceable_names_the_role_and_its_settings():
-    plan = plan_roles(preset("llama3-8b", **PINNED))
+    plan = plan_roles(preset("llama3-8b", **PINNED, **SIZES_8B))
     head = {"CPU": 16}
     engine_node = {"CPU": 48, "GPU": 4, "generation": 8}
     trainer_node = {"CPU": 96, "GPU": 8, "trainer": 8}
