@@ -132,10 +132,12 @@ def test_the_hf_token_is_passed_through_not_written_down():
 
 def test_trainer_nodes_that_span_nodes_use_efa():
     config = cluster_config()
+    trainer_resources = {load_config(p).trainer.node_resource for p in PRESETS}
     checked = 0
     for node in read_cluster(REPO_ROOT / "cluster.yaml")[0]:
+        hosts_trainers = any(node.resources.get(r) for r in trainer_resources)
         spans = node.max_workers > 1
-        if "trainers" not in node.roles or not spans or not node.instance or not node.instance.efa_interfaces:
+        if not hosts_trainers or not spans or not node.instance or not node.instance.efa_interfaces:
             continue
         checked += 1
         interfaces = node.node_config["NetworkInterfaces"]

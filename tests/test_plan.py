@@ -267,3 +267,16 @@ def test_the_cpu_default_places_nothing_on_gpu_nodes(tmp_path):
         "scorers": 0,
     }
     assert plan["publish_bytes"] == 4 * resolve_shape(str(model)).params  # fp32 on CPU
+
+
+def test_roles_follow_their_node_resource_and_unpinned_ones_may_land_anywhere():
+    unpinned = make_plan(load_config(PRESET_70B, {"trainer.node_resource": None}), CLUSTER)
+    trainer_types = unpinned["roles"]["trainers"]["node_types"]
+    assert len(trainer_types) > 1 and "trainer_gpu" in trainer_types  # every GPU node type can take one
+    assert any(p.startswith("trainers on node type generation_small") for p in unpinned["problems"])
+
+    typo = make_plan(load_config(PRESET_8B, {"reward.node_resource": "scorer"}), CLUSTER)
+    assert "scorers: reward.node_resource 'scorer' is a resource of no GPU node type" in typo["problems"][0]
+
+    too_many = make_plan(load_config(PRESET_8B, {"trainer.workers_per_node": 16}), CLUSTER)
+    assert any("trainer.workers_per_node 16 exceeds its 8 GPUs" in p for p in too_many["problems"])

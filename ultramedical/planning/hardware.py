@@ -1,5 +1,5 @@
 """What the node types of a Ray autoscaler config (cluster.yaml) offer: GPUs, GPU and host memory, object
-store size, EFA interfaces, and which roles each node type is meant for (its custom resources)."""
+store size, EFA interfaces, and the custom resources by which presets pin roles to them."""
 
 from __future__ import annotations
 
@@ -52,9 +52,6 @@ INSTANCE_TYPES: dict[str, Instance] = {
                           "12xlarge": 192, "16xlarge": 256, "24xlarge": 384}.items()},
 }  # fmt: skip
 
-# The custom resource by which a node type says it hosts a role (see cluster.yaml).
-ROLE_RESOURCES = {"trainers": "trainer", "engines": "generation", "scorers": "reward"}
-
 # Ray's defaults for the object store (ray/_private/ray_constants.py and utils.resolve_object_store_memory).
 OBJECT_STORE_FRACTION = 0.3
 OBJECT_STORE_CAP_BYTES = 200 * 10**9
@@ -67,7 +64,7 @@ class NodeType:
     name: str
     instance_type: str
     instance: Instance | None  # None: not in INSTANCE_TYPES
-    roles: list[str]
+    resources: dict[str, float]  # custom resources only (what trainer/generation/reward.node_resource name)
     min_workers: int
     max_workers: int
     is_head: bool
@@ -166,7 +163,7 @@ def read_cluster(path: str | Path) -> tuple[list[NodeType], dict[str, Any]]:
                 name=name,
                 instance_type=instance_type,
                 instance=instance,
-                roles=[role for role, key in ROLE_RESOURCES.items() if resources.get(key)],
+                resources={k: v for k, v in resources.items() if k not in ("CPU", "GPU", "memory")},
                 min_workers=int(node.get("min_workers", 0)),
                 max_workers=int(node.get("max_workers", 0)) if not is_head else 1,
                 is_head=is_head,

@@ -1,8 +1,9 @@
 """Will a preset fit a cluster, and where: per role GPUs, node type, GPU and host memory, object store.
 
-A role goes to the node types whose custom resources name it (`ROLE_RESOURCES`), or to any GPU node type
-if none does. Since the autoscaler may start any of those that can hold the role's per-actor GPUs, the
-role must fit on each of them: the verdict holds whichever the autoscaler picks.
+A role goes to the node types that offer its custom resource (trainer.node_resource,
+generation.node_resource, reward.node_resource: the placement groups ask for it), or, unpinned, to any GPU
+node type. Since the autoscaler may start any of those that can hold the role's per-actor GPUs, the role
+must fit on each of them: the verdict holds whichever the autoscaler picks.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class RoleNeed:
     gpus: int
     gpus_per_actor: float
     actors: int
+    resource: str | None  # the custom node resource the role's bundles ask for
+    setting: str  # the config key that sets it, for messages
     gpu_bytes: int  # what one GPU of the role must hold (engines: vLLM's claim, checked separately)
     host_bytes_per_actor: int  # steady state
     host_bytes_fixed: int  # once per node that hosts the role (publish buffers, object-store copy)
@@ -90,6 +93,8 @@ def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
         gpus=t.num_workers if t.use_gpu else 0,
         gpus_per_actor=1.0 if t.use_gpu else 0.0,
         actors=t.num_workers,
+        resource=t.node_resource,
+        setting="trainer.node_resource",
         gpu_bytes=tmem.total,
         host_bytes_per_actor=int(tmem.host_offload_per_rank * PINNED_BUFFER_FACTOR) + PROCESS_HOST_BYTES,
         host_bytes_fixed=3 * publish,  # rank 0: the gathered state dict, its packed buffer, the stored copy
@@ -114,6 +119,8 @@ def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
         gpus=math.ceil(r.scorers * r.gpus_per_scorer),
         gpus_per_actor=r.gpus_per_scorer,
         actors=r.scorers,
+        resource=r.node_resource,
+        setting="reward.node_resource",
         gpu_bytes=smem.total,
         host_bytes_per_actor=PROCESS_HOST_BYTES,
         host_bytes_fixed=0,
@@ -130,6 +137,8 @@ def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
         gpus=math.ceil(g.engines * g.gpus_per_engine),
         gpus_per_actor=g.gpus_per_engine,
         actors=g.engines,
+        resource=g.node_resource,
+        setting="generation.node_resource",
         gpu_bytes=0,  # vLLM claims gpu_memory_utilization of each GPU; _check_node checks what is left
         host_bytes_per_actor=PROCESS_HOST_BYTES,
         host_bytes_fixed=publish,  # each engine node pulls one copy of every publish into its object store
@@ -167,7 +176,7 @@ def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
             n.name: {
                 "instance_type": n.instance_type,
                 "gpus": n.gpus,
-                "roles": n.roles,
+                "resources": n.resources,
                 "object_store_gib": gib(n.object_store_bytes),
                 "shm": n.shm_source,
                 "nodes_needed": nodes_used.get(n.name, 0),
@@ -193,10 +202,20 @@ def _place_role(
     if need.gpus == 0:  # on CPU: nothing to place on GPU node types
         need.report["gpu_mem_gib"] = 0.0
         return
-    named = [n for n in gpu_types if need.role in n.roles]
-    candidates = [n for n in (named or gpu_types) if n.gpus >= need.gpus_per_actor]
+    if need.resource:
+        pool = [n for n in gpu_types if n.resources.get(need.resource)]
+        if not pool:
+            problems.append(
+                f"{need.role}: {need.setting} '{need.resource}' is a resource of no GPU node type "
+                "of the cluster"
+            )
+            need.report["gpu_mem_gib"] = gib(need.gpu_bytes)
+            return
+    else:
+        pool = gpu_types  # unpinned: any GPU node type that can hold the bundle may be started for it
+    candidates = [n for n in pool if n.gpus >= need.gpus_per_actor]
     if not candidates:
-        where = ", ".join(f"{n.name}: {n.gpus}" for n in (named or gpu_types)) or "no GPU node types"
+        where = ", ".join(f"{n.name}: {n.gpus}" for n in pool) or "no GPU node types"
         problems.append(
             f"{need.role}: {need.gpus_per_actor:g} GPUs per actor must sit on one node; no node type for "
             f"{need.role} has that many ({where})"
@@ -204,8 +223,16 @@ def _place_role(
         need.report["gpu_mem_gib"] = gib(need.gpu_bytes)
         return
     by_type: dict[str, dict[str, Any]] = {}
+    group = config.trainer.workers_per_node if need.role == "trainers" else None
     for node in candidates:
         per_node = max(1, int(node.gpus // need.gpus_per_actor))
+        if group is not None:  # trainers in STRICT_PACK groups of workers_per_node, one group per node
+            if group > per_node:
+                problems.append(
+                    f"trainers on node type {node.name} ({node.instance_type}): trainer.workers_per_node "
+                    f"{group} exceeds its {node.gpus} GPUs"
+                )
+            per_node = min(group, per_node)
         nodes = math.ceil(need.actors / per_node)
         nodes_used[node.name] = nodes_used.get(node.name, 0) + nodes
         by_type[node.name] = _check_node(need, node, config, policy, problems) | {"nodes": nodes}
