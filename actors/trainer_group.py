@@ -37,8 +37,8 @@ class TrainerWorker:
         import torch
         import torch.distributed as dist
 
-        from ultramedical.models.loading import load_policy
         from ultramedical.training import ALGORITHMS
+        from ultramedical.training.deepspeed_setup import build_reference
         from ultramedical.training.loop import Learner
 
         trainer = self.config.trainer
@@ -56,13 +56,13 @@ class TrainerWorker:
         algorithm = ALGORITHMS[self.config.online.algorithm](self.config)
         self.learner = Learner(algorithm, policy, total_steps=1, schedule="constant")
         if reference is not None:
-            # The reference stays fixed at the initial policy; it only ever runs forward passes.
-            self.reference = load_policy(reference, self.learner.dtype).to(self.learner.device).eval()
+            # The reference stays fixed at the initial policy; it only ever runs forward passes, sharded
+            # like the policy under ZeRO-3.
+            self.reference = build_reference(reference, trainer, self.learner.dtype, self.learner.device)
         return True
 
     def train(self, round_index: int, items: list[dict[str, Any]]) -> dict[str, Any]:
-        from ultramedical.training.algorithm import ExampleStats, ForwardContext
-        from ultramedical.training.loop import all_gather_objects
+        from ultramedical.training.algorithm import ExampleStats
 
         start = time.perf_counter()
         algorithm = self.learner.algorithm
@@ -71,13 +71,7 @@ class TrainerWorker:
             examples, stats = algorithm.fit(items, stats)
         else:
             examples = [e for e in (algorithm.fit(item, stats) for item in items) if e is not None]
-        if self.reference is None:
-            examples = self.learner.prepare(examples)
-        else:
-            ctx = ForwardContext(
-                self.rank, self.world_size, self.config.trainer.micro_batch_size, all_gather_objects
-            )
-            examples = algorithm.prepare(self.reference, examples, ctx)
+        examples = self.learner.prepare(examples, self.reference)
         prepared = time.perf_counter()
         lines: list[dict[str, Any]] = []
         self.learner.fit(examples, epochs=self.config.online.epochs_per_round, on_log=lines.append)

@@ -37,6 +37,10 @@ if [ "$FLAVOUR" = cpu ]; then
     "$VENV/bin/python" -c \
     "from deepspeed.accelerator import get_accelerator; get_accelerator().create_op_builder('ShareMemCommBuilder').load()" \
     >/dev/null 2>&1 || echo "note: DeepSpeed's CPU allreduce op was not prebuilt; the first stage builds it"
+  # Its CPU Adam too, which ZeRO's optimizer offload (trainer.offload_optimizer) runs on.
+  PATH="$PWD/$VENV/bin:$PATH" DS_ACCELERATOR=cpu TORCH_EXTENSIONS_DIR="$PWD/$VENV/torch_extensions" \
+    "$VENV/bin/python" -c "from deepspeed.ops.op_builder import CPUAdamBuilder; CPUAdamBuilder().load()" \
+    >/dev/null 2>&1 || echo "note: DeepSpeed's CPU Adam was not prebuilt; the first offloaded stage builds it"
 else
   $PIP install -q -e ".[cuda,dev]"
 fi

@@ -78,6 +78,10 @@ class TrainerConfig(Section):
     zero_stage: int = Field(2, ge=0, le=3)
     offload_optimizer: bool = False
     offload_params: bool = False
+    offload_reference: bool = Field(
+        False,
+        description="online DPO/KTO under ZeRO-3: keep the fixed reference model's parameters in host memory",
+    )
     micro_batch_size: int = Field(4, ge=1)
     grad_accum_steps: int = Field(1, ge=1)
     length_buckets: int = Field(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -54,19 +56,41 @@ def deepspeed_config(trainer: TrainerConfig, dtype: torch.dtype, lr: float) -> d
     return config
 
 
+@contextmanager
+def partitioned_loading(ds_config: dict[str, Any]) -> Iterator[None]:
+    """Under ZeRO-3, models loaded inside are built partitioned (`deepspeed.zero.Init` through
+    transformers' HfDeepSpeedConfig): each rank reads the checkpoint but keeps only its shard, instead of
+    a full copy per rank (8 x 141 GB of host memory for Llama-3-70B on one node). Below ZeRO-3: nothing."""
+    if ds_config["zero_optimization"]["stage"] != 3:
+        yield
+        return
+    from transformers.integrations.deepspeed import HfDeepSpeedConfig, unset_hf_deepspeed_config
+
+    keep = HfDeepSpeedConfig(ds_config)  # transformers holds only a weak reference to it
+    try:
+        yield
+    finally:
+        del keep
+        unset_hf_deepspeed_config()
+
+
+def is_partitioned(model: torch.nn.Module) -> bool:
+    """Whether every parameter is a ZeRO-3 partition (built by zero.Init, not yet gathered)."""
+    return all(hasattr(p, "ds_id") and p.numel() == 0 for p in model.parameters())
+
+
 def build_engine(
     model: torch.nn.Module,
+    ds_config: dict[str, Any],
     trainer: TrainerConfig,
-    dtype: torch.dtype,
     lr: float,
     total_steps: int,
     schedule: str,
 ) -> Any:
     import deepspeed
 
-    config = deepspeed_config(trainer, dtype, lr)
     optimizer = None
-    if "optimizer" not in config:
+    if "optimizer" not in ds_config:
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=trainer.weight_decay)
     warmup = int(trainer.warmup_ratio * total_steps)
@@ -77,8 +101,42 @@ def build_engine(
         return get_constant_schedule_with_warmup(opt, warmup)
 
     engine, _, _, _ = deepspeed.initialize(
-        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=config, dist_init_required=False
+        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config, dist_init_required=False
     )
+    return engine
+
+
+def reference_config(trainer: TrainerConfig, dtype: torch.dtype) -> dict[str, Any]:
+    """DeepSpeed config of a model that only runs forward passes: sharded like the policy under ZeRO-3,
+    its parameters in host memory with trainer.offload_reference."""
+    zero: dict[str, Any] = {"stage": 3 if trainer.zero_stage == 3 else 0}
+    if trainer.zero_stage == 3 and trainer.offload_reference:
+        zero["offload_param"] = {"device": "cpu", "pin_memory": trainer.use_gpu}
+    return {
+        "train_micro_batch_size_per_gpu": trainer.micro_batch_size,
+        "gradient_accumulation_steps": 1,
+        "zero_optimization": zero,
+        "bf16": {"enabled": dtype == torch.bfloat16},
+        "fp16": {"enabled": dtype == torch.float16},
+        "steps_per_print": 10**9,
+    }
+
+
+def build_reference(path: str, trainer: TrainerConfig, dtype: torch.dtype, device: torch.device) -> Any:
+    """The fixed reference policy of online DPO/KTO. Under ZeRO-3 a DeepSpeed inference engine over a
+    model loaded partitioned, so each rank holds 1/world of it (OpenRLHF's reference actor does the same);
+    below ZeRO-3 a plain copy on the rank's device, as small as the policy's own replica."""
+    from ultramedical.models.loading import load_policy
+
+    config = reference_config(trainer, dtype)
+    if config["zero_optimization"]["stage"] != 3:
+        return load_policy(path, dtype).to(device).eval()
+    import deepspeed
+
+    with partitioned_loading(config):
+        model = load_policy(path, dtype)
+    engine, _, _, _ = deepspeed.initialize(model=model, config=config, dist_init_required=False)
+    engine.eval()
     return engine
 
 
@@ -95,11 +153,11 @@ def gather_full_state_dict(engine: Any, zero_stage: int, copy: bool = True) -> d
             return None
         state = {k: v.detach() for k, v in module.state_dict().items()}
         return {k: v.to("cpu", copy=True) for k, v in state.items()} if copy else state
-    from deepspeed.zero import GatheredParameters
+    import deepspeed  # `deepspeed.zero` is an attribute of the package, not an importable module
 
     state: dict[str, torch.Tensor] = {}
     for name, param in module.named_parameters():
-        with GatheredParameters([param], modifier_rank=None):
+        with deepspeed.zero.GatheredParameters([param], modifier_rank=None):
             if rank == 0:
                 state[name] = param.detach().to("cpu", copy=True)
     return state if rank == 0 else None

@@ -23,7 +23,10 @@ from ultramedical.models.loading import load_policy, load_reward_model, resolve_
 from ultramedical.training.algorithm import Algorithm, Example, ForwardContext
 from ultramedical.training.deepspeed_setup import (
     build_engine,
+    deepspeed_config,
     gather_full_state_dict,
+    is_partitioned,
+    partitioned_loading,
     prepare_deepspeed_environment,
 )
 
@@ -167,15 +170,18 @@ class Learner:
         self.config = config
         self.dtype = resolve_dtype(config.model.dtype, config.trainer.use_gpu)
         torch.manual_seed(config.trainer.seed)
-        if algorithm.model_kind == "reward":
-            model = load_reward_model(model_path, self.dtype)
-        else:
-            model = load_policy(model_path, self.dtype)
+        ds_config = deepspeed_config(config.trainer, self.dtype, algorithm.settings.lr)
+        with partitioned_loading(ds_config):  # ZeRO-3: each rank builds only its shard
+            if algorithm.model_kind == "reward":
+                model = load_reward_model(model_path, self.dtype)
+            else:
+                model = load_policy(model_path, self.dtype)
+        self.loaded_partitioned = is_partitioned(model)
         if config.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
         self.pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
         self.engine = build_engine(
-            model, config.trainer, self.dtype, algorithm.settings.lr, total_steps, schedule
+            model, ds_config, config.trainer, algorithm.settings.lr, total_steps, schedule
         )
         self.rank, self.world = rank_and_world()
         self.device = self.engine.device
@@ -184,11 +190,12 @@ class Learner:
     def step(self) -> int:
         return int(self.engine.global_steps)
 
-    def prepare(self, examples: list[Example]) -> list[Example]:
-        """The algorithm's once-before-training pass (reference log-probs), with the current weights."""
+    def prepare(self, examples: list[Example], reference: torch.nn.Module | None = None) -> list[Example]:
+        """The algorithm's once-before-training pass (reference log-probs): through `reference` (a fixed
+        model from `build_reference`), else through the current weights."""
         ctx = ForwardContext(self.rank, self.world, self.config.trainer.micro_batch_size, all_gather_objects)
         self.engine.eval()
-        model = _OnDevice(self.engine.module, self.device)
+        model = _OnDevice(reference if reference is not None else self.engine.module, self.device)
         examples = self.algorithm.prepare(model, examples, ctx)
         self.engine.train()
         return examples
