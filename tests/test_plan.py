@@ -212,14 +212,74 @@ def test_a_small_object_store_and_an_unknown_instance_type_are_problems(tmp_path
     assert plan["fits"] is False
 
 
-def test_70b_trainers_on_a_1152_gib_host_run_out_of_host_memory_while_loading(tmp_path):
-    def p4de_trainers(cluster):
-        cluster["available_node_types"]["trainer_gpu"]["node_config"]["InstanceType"] = "p4de.24xlarge"
+def test_loading_takes_a_partition_per_rank_under_zero3_and_a_whole_model_below_it():
+    shape = resolve_shape(LLAMA_70B)
+    for stage, expected in ((3, 2 * shape.params // 32), (2, 2 * shape.params), (0, 2 * shape.params)):
+        overrides = {"trainer.zero_stage": stage, "trainer.offload_optimizer": stage > 0}
+        memory = trainer_memory(shape, load_config(PRESET_70B, overrides), online_reference=True)
+        assert memory.host_load_per_rank == expected, stage
 
+
+def p4de_trainers(cluster: dict) -> None:
+    """Trainers on p4de.24xlarge: 8 x A100-80GB, but 1152 GiB of host memory instead of p5's 2048."""
+    cluster["available_node_types"]["trainer_gpu"]["node_config"]["InstanceType"] = "p4de.24xlarge"
+
+
+def test_70b_at_zero3_loads_partitioned_and_fits_a_1152_gib_host(tmp_path):
     plan = make_plan(load_config(PRESET_70B), write_cluster(tmp_path, p4de_trainers))
-    [problem] = plan["problems"]
-    assert problem.startswith("trainers on node type trainer_gpu (p4de.24xlarge): needs")
-    assert "of host memory per node" in problem
+    assert plan["problems"] == [] and plan["fits"] is True
+    trainers = plan["roles"]["trainers"]
+    shape = resolve_shape(LLAMA_70B)
+    assert trainers["host_load_gib_per_gpu"] == round(2 * shape.params / 32 / 2**30, 2)
+    assert trainers["host_gib_per_node"] < 0.9 * 1152
+
+
+def test_70b_at_zero2_runs_a_1152_gib_host_out_of_memory_while_loading(tmp_path):
+    # Below ZeRO-3 each of the node's 8 ranks builds the whole bf16 model in host memory first.
+    config = load_config(PRESET_70B, {"trainer.zero_stage": 2})
+    plan = make_plan(config, write_cluster(tmp_path, p4de_trainers))
+    assert plan["fits"] is False
+    [problem] = [p for p in plan["problems"] if "of host memory" in p]
+    loading = 8 * (2 * resolve_shape(LLAMA_70B).params + 4 * 2**30)  # + each process's own 4 GiB
+    assert problem.startswith(
+        f"trainers on node type trainer_gpu (p4de.24xlarge): needs {round(loading / 2**30, 2)} GiB of host "
+        "memory per node while loading, 1036.8 GiB usable of 1152; short by"
+    )
+
+
+def test_offload_reference_moves_the_zero3_reference_from_each_gpu_to_host_memory():
+    shape = resolve_shape(LLAMA_8B)
+    on_gpu = load_config(PRESET_8B)
+    offloaded = load_config(PRESET_8B, {"trainer.offload_reference": True})
+    partition = 2 * shape.params // on_gpu.trainer.num_workers  # bf16, sharded like the policy
+    before = trainer_memory(shape, on_gpu, online_reference=True)
+    after = trainer_memory(shape, offloaded, online_reference=True)
+    assert (before.reference, after.reference) == (partition, 0)
+    assert after.reference_on_host == partition
+    assert after.host_offload_per_rank - before.host_offload_per_rank == partition
+    assert before.total - after.total == partition
+
+    plan_before, plan_after = make_plan(on_gpu, CLUSTER), make_plan(offloaded, CLUSTER)
+    assert plan_after["fits"] is True and plan_after["notes"] == []
+    gpu = plan_before["roles"]["trainers"]["gpu_mem_gib"] - plan_after["roles"]["trainers"]["gpu_mem_gib"]
+    host = (
+        plan_after["roles"]["trainers"]["host_gib_per_node"]
+        - plan_before["roles"]["trainers"]["host_gib_per_node"]
+    )
+    assert gpu == pytest.approx(partition / 2**30, abs=0.02)
+    # 8 trainers on the node, each partition in a pinned buffer DeepSpeed sizes at 1.5x.
+    assert host == pytest.approx(8 * 1.5 * partition / 2**30, abs=0.02)
+
+
+def test_offload_reference_below_zero3_keeps_the_reference_on_gpu_and_says_so():
+    config = load_config(PRESET_8B, {"trainer.offload_reference": True, "trainer.zero_stage": 2})
+    memory = trainer_memory(resolve_shape(LLAMA_8B), config, online_reference=True)
+    assert memory.reference == 2 * resolve_shape(LLAMA_8B).params and memory.reference_on_host == 0
+    plan = make_plan(config, CLUSTER)
+    assert plan["notes"] == [
+        "trainer.offload_reference applies under ZeRO-3 only: at trainer.zero_stage 2 each GPU holds a "
+        "whole reference model"
+    ]
 
 
 def test_shapes_come_from_a_local_directory_then_the_hub_cache_then_the_built_in_table(tmp_path, monkeypatch):

@@ -40,8 +40,9 @@ class TrainerMemory:
     activations: int
     logits: int
     context: int
-    host_offload_per_rank: int  # optimizer (and parameter) partitions offloaded to host memory
-    host_load_per_rank: int  # a full model in host memory while it loads (no deepspeed.zero.Init)
+    host_offload_per_rank: int  # optimizer, parameter and reference partitions offloaded to host memory
+    host_load_per_rank: int  # host memory while the model loads: its partition under ZeRO-3, else all of it
+    reference_on_host: int = 0  # the part of host_offload_per_rank that is the offloaded reference
 
     @property
     def model_states(self) -> int:
@@ -69,13 +70,19 @@ def trainer_memory(shape: ModelShape, config: Config, online_reference: bool) ->
     host_offload = (state_bytes * p // shards if t.offload_optimizer else 0) + (
         width * p // n if t.offload_params else 0
     )
-    # Online DPO/KTO keeps the initial policy as reference; under ZeRO-3 it is sharded like the policy.
-    reference = 0
+    # Online DPO/KTO keeps the initial policy as reference: under ZeRO-3 a DeepSpeed inference engine
+    # sharded like the policy, whose partitions trainer.offload_reference keeps in host memory
+    # (deepspeed_setup.reference_config); below ZeRO-3 a plain copy on each GPU, whatever the setting.
+    reference = reference_on_host = 0
     if online_reference:
         reference = width * p // n if stage == 3 else width * p
-        if t.offload_params:
-            host_offload += reference
-            reference = 0
+        if stage == 3 and t.offload_reference:
+            reference_on_host, reference = reference, 0
+            host_offload += reference_on_host
+    # Under ZeRO-3 models load inside zero.Init (deepspeed_setup.partitioned_loading): each rank keeps
+    # only its 1/world partition while the checkpoint streams through. Below it every rank builds the
+    # whole model in host memory before moving it to its GPU.
+    host_load = width * p // n if stage == 3 else width * p
 
     # A micro-batch holds up to 2 x micro_batch_size sequences (a preference pair's chosen and rejected).
     rows, seq = 2 * t.micro_batch_size, config.model.max_seq_len
@@ -99,7 +106,8 @@ def trainer_memory(shape: ModelShape, config: Config, online_reference: bool) ->
         logits=logits,
         context=CUDA_CONTEXT_BYTES if t.use_gpu else 0,
         host_offload_per_rank=host_offload,
-        host_load_per_rank=width * p,
+        host_load_per_rank=host_load,
+        reference_on_host=reference_on_host,
     )
 
 

@@ -52,6 +52,18 @@ def _reward_model_name(config: Config) -> str:
     return config.model.reward_model or config.rm.init_from or config.model.policy
 
 
+def _role_need(role: str, section: str, actors: int, gpus_per_actor: float, **figures: Any) -> RoleNeed:
+    """A role of `actors` actors with `gpus_per_actor` GPUs each, pinned by `<section>.node_resource`."""
+    return RoleNeed(
+        role,
+        gpus=math.ceil(actors * gpus_per_actor),
+        gpus_per_actor=gpus_per_actor,
+        actors=actors,
+        setting=f"{section}.node_resource",
+        **figures,
+    )
+
+
 def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
     """The plan as a JSON-ready dict: `fits`, `roles`, `problems`, `publish_bytes`, `nodes`, `notes`."""
     policy = resolve_shape(config.model.policy)
@@ -85,16 +97,20 @@ def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
             )
 
     online_reference = not config.online.refresh_reference
+    if online_reference and t.offload_reference and t.zero_stage != 3 and t.use_gpu:
+        notes.append(
+            "trainer.offload_reference applies under ZeRO-3 only: at trainer.zero_stage "
+            f"{t.zero_stage} each GPU holds a whole reference model"
+        )
     policy_mem = trainer_memory(policy, config, online_reference)
     rm_mem = trainer_memory(reward, config, online_reference=False)  # the rm stage trains the reward model
     tmem = max(policy_mem, rm_mem, key=lambda m: m.total)
-    trainers = RoleNeed(
+    trainers = _role_need(
         "trainers",
-        gpus=t.num_workers if t.use_gpu else 0,
-        gpus_per_actor=1.0 if t.use_gpu else 0.0,
+        "trainer",
         actors=t.num_workers,
+        gpus_per_actor=1.0 if t.use_gpu else 0.0,
         resource=t.node_resource,
-        setting="trainer.node_resource",
         gpu_bytes=tmem.total,
         host_bytes_per_actor=int(tmem.host_offload_per_rank * PINNED_BUFFER_FACTOR) + PROCESS_HOST_BYTES,
         host_bytes_fixed=3 * publish,  # rank 0: the gathered state dict, its packed buffer, the stored copy
@@ -106,21 +122,22 @@ def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
             "optimizer_gib": gib(tmem.optimizer),
             "zero3_buffers_gib": gib(tmem.zero3_buffers),
             "reference_gib": gib(tmem.reference),
+            "reference_host_gib": gib(tmem.reference_on_host),
             "activations_gib": gib(tmem.activations),
             "logits_gib": gib(tmem.logits),
             "host_offload_gib_per_gpu": gib(tmem.host_offload_per_rank),
+            "host_load_gib_per_gpu": gib(tmem.host_load_per_rank),
             "zero_stage": t.zero_stage,
             "model": policy.name if tmem is policy_mem else reward.name,
         },
     )
     smem = scorer_memory(reward, config)
-    scorers = RoleNeed(
+    scorers = _role_need(
         "scorers",
-        gpus=math.ceil(r.scorers * r.gpus_per_scorer),
-        gpus_per_actor=r.gpus_per_scorer,
+        "reward",
         actors=r.scorers,
+        gpus_per_actor=r.gpus_per_scorer,
         resource=r.node_resource,
-        setting="reward.node_resource",
         gpu_bytes=smem.total,
         host_bytes_per_actor=PROCESS_HOST_BYTES,
         host_bytes_fixed=0,
@@ -132,13 +149,12 @@ def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
             "model": reward.name,
         },
     )
-    engines = RoleNeed(
+    engines = _role_need(
         "engines",
-        gpus=math.ceil(g.engines * g.gpus_per_engine),
-        gpus_per_actor=g.gpus_per_engine,
+        "generation",
         actors=g.engines,
+        gpus_per_actor=g.gpus_per_engine,
         resource=g.node_resource,
-        setting="generation.node_resource",
         gpu_bytes=0,  # vLLM claims gpu_memory_utilization of each GPU; _check_node checks what is left
         host_bytes_per_actor=PROCESS_HOST_BYTES,
         host_bytes_fixed=publish,  # each engine node pulls one copy of every publish into its object store
@@ -288,16 +304,16 @@ def _check_node(
                 f"{node.instance.gpu_gib:g}; short by {gib(-headroom)} GiB"
             )
     actors_per_node = min(node.gpus // max(1, math.ceil(need.gpus_per_actor)), need.actors) or 1
-    host = max(
-        actors_per_node * need.host_bytes_per_actor + need.host_bytes_fixed,
-        actors_per_node * need.host_load_per_actor,  # loading comes before the steady state
-    )
+    steady = actors_per_node * need.host_bytes_per_actor + need.host_bytes_fixed
+    loading = actors_per_node * need.host_load_per_actor  # loading comes before the steady state
+    host = max(steady, loading)
     host_usable = HOST_USABLE * node.instance.host_gib * GIB
     figures["host_gib_per_node"] = gib(host)
     if host > host_usable:
+        when = "while loading" if loading > steady else "in steady state"
         problems.append(
-            f"{label}: needs {gib(host)} GiB of host memory per node, {gib(host_usable)} GiB usable of "
-            f"{node.instance.host_gib:g}; short by {gib(host - host_usable)} GiB"
+            f"{label}: needs {gib(host)} GiB of host memory per node {when}, {gib(host_usable)} GiB usable "
+            f"of {node.instance.host_gib:g}; short by {gib(host - host_usable)} GiB"
         )
     publish = dtype_bytes(config) * policy.params
     if need.role in ("trainers", "engines"):  # rank 0 puts each publish; every engine node pulls a copy
