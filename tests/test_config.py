@@ -44,6 +44,62 @@ def test_tiny_preset_loads_with_its_values():
     assert config.serve.port == 8000
 
 
+PAPER_PRESETS = [ROOT / "configs" / "llama3-8b.yaml", ROOT / "configs" / "llama3-70b.yaml"]
+
+
+def leaves(tree: object, prefix: str = "") -> list[tuple[str, object]]:
+    """(dotted key, value) for every scalar of a YAML tree; list items by index."""
+    if isinstance(tree, dict):
+        return [leaf for k, v in tree.items() for leaf in leaves(v, f"{prefix}{k}.")]
+    if isinstance(tree, list):
+        return [leaf for i, v in enumerate(tree) for leaf in leaves(v, f"{prefix}{i}.")]
+    return [(prefix[:-1], tree)]
+
+
+def lookup(config: Config, dotted: str) -> object:
+    node: object = config
+    for part in dotted.split("."):
+        if isinstance(node, list):
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node[part]
+        else:
+            node = getattr(node, part)
+    return node
+
+
+@pytest.mark.parametrize("preset", PAPER_PRESETS, ids=lambda p: p.stem)
+def test_paper_presets_load_with_every_key_they_set(preset):
+    raw = yaml.safe_load(preset.read_text())
+    config = load_config(preset)
+    assert set(raw) <= set(Config.model_fields)
+    written = leaves(raw)
+    assert len(written) > 80  # every section of the preset, not a stub
+    for key, value in written:  # each key lands in the config as written (none dropped or defaulted)
+        assert lookup(config, key) == value, key
+    # What the cluster run relies on: GPUs for every role, ZeRO-3, and a GPU per reward-service replica.
+    assert config.trainer.use_gpu and config.trainer.zero_stage == 3
+    assert config.generation.gpus_per_engine == config.generation.tensor_parallel_size
+    assert config.reward.gpus_per_scorer >= 1 and config.serve.gpus_per_replica >= 1
+    assert config_from_dict(yaml.safe_load(dump_config(config))) == config
+
+
+@pytest.mark.parametrize("preset", PAPER_PRESETS, ids=lambda p: p.stem)
+def test_a_paper_preset_that_gains_an_unknown_key_in_any_section_fails(preset, tmp_path):
+    raw = yaml.safe_load(preset.read_text())
+    sections = [None, *(name for name, value in raw.items() if isinstance(value, dict))]
+    assert {"trainer", "generation", "reward", "online", "serve"} <= set(sections)
+    for section in sections:
+        changed = yaml.safe_load(preset.read_text())
+        (changed if section is None else changed[section])["surplus_key"] = 1
+        copy = tmp_path / f"{section}-{preset.name}"
+        copy.write_text(yaml.safe_dump(changed))
+        with pytest.raises(ConfigError) as info:
+            load_config(copy)
+        key = "surplus_key" if section is None else f"{section}.surplus_key"
+        assert f"unknown key '{key}'" in str(info.value)
+
+
 def test_exponent_floats_in_a_preset(tmp_path):
     preset = tmp_path / "exp.yaml"
     preset.write_text("model: {policy: p}\nsft: {lr: 1e-5}\ndpo: {lr: 5E-7, beta: 1e-1}\n")
