@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import ray
+from ray.util.client import ray as ray_client
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 MARKER_PREFIX = ".shared-storage-check-"
@@ -37,32 +38,47 @@ def check_shared_storage(
     path: str,
     timeout_s: float = 120.0,
     *,
+    what: str = "runs_root",
     _path_on_node: Callable[[str, str], str] | None = None,
 ) -> None:
-    """Raise SharedStorageError unless every alive node of the connected Ray cluster sees `path`.
+    """Raise SharedStorageError unless every alive node of the connected Ray cluster sees `path`
+    (`what` names it in messages).
+
+    The driver's own node is not probed: the driver has just written the marker there, so a single-node
+    instance passes without starting a task. On an autoscaling cluster only the nodes alive now are
+    checked, so a job calls this once its roles' nodes are up.
 
     `_path_on_node(node_id, marker_path)` is a test seam only: it stands in for a node whose view of the
     filesystem differs from the driver's, which one machine cannot otherwise produce.
     """
-    root = Path(path)
+    # Absolute: a task on another node resolves a relative path against its own working directory.
+    root = Path(path).absolute()
     token = uuid.uuid4().hex
     marker = root / f"{MARKER_PREFIX}{token}"
     try:
         root.mkdir(parents=True, exist_ok=True)
         marker.write_text(token, encoding="utf-8")
     except OSError as exc:
-        raise SharedStorageError(f"runs_root {path}: the driver cannot write there ({exc})") from None
+        raise SharedStorageError(f"{what} {root}: the driver cannot write there ({exc})") from None
     try:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
+        # A Ray Client driver writes on its own machine, which is no node: every node is probed then.
+        here = None if ray_client.is_connected() else ray.get_runtime_context().get_node_id()
         probes = {}
         for node in nodes:
             node_id = node["NodeID"]
+            if node_id == here:
+                continue
             where = _path_on_node(node_id, str(marker)) if _path_on_node else str(marker)
             strategy = NodeAffinitySchedulingStrategy(node_id, soft=False)
             probes[node_id] = _read_marker.options(scheduling_strategy=strategy).remote(where, token)
-        ready, _ = ray.wait(list(probes.values()), num_returns=len(probes), timeout=timeout_s)
+        ready: list[ray.ObjectRef] = []
+        if probes:  # ray.wait refuses an empty list
+            ready, _ = ray.wait(list(probes.values()), num_returns=len(probes), timeout=timeout_s)
         failures = []
         for node in nodes:
+            if node["NodeID"] not in probes:
+                continue
             ref = probes[node["NodeID"]]
             label = f"node {node['NodeID']} ({node.get('NodeManagerAddress', '?')})"
             if ref not in ready:
@@ -78,7 +94,31 @@ def check_shared_storage(
         marker.unlink(missing_ok=True)
     if failures:
         raise SharedStorageError(
-            f"runs_root {path} is not shared by every node of the cluster ({len(failures)} of {len(nodes)} "
+            f"{what} {root} is not shared by every node of the cluster ({len(failures)} of {len(nodes)} "
             f"differ): {'; '.join(failures)}. Put runs_root on storage every node mounts (EFS or NFS; "
             "cluster.yaml mounts one at /mnt/shared)"
         )
+
+
+def check_stage_storage(argv: list[str]) -> None:
+    """For the offline job scripts (jobs/sft.py, rm, dpo, kto): connect to Ray and check the runs_root of
+    the config that `argv`, an `ultramedical` command line such as `["sft", "--config", ...]`, names.
+
+    Nodes that the autoscaler starts later for Ray Train's workers are not covered (see
+    check_shared_storage). A config that does not load is left to the command itself, which names the
+    problem; SharedStorageError stops the job with its message.
+    """
+    from ultramedical.cli import build_parser
+    from ultramedical.cluster import connect_ray
+    from ultramedical.config import ConfigError, load_config
+
+    args, overrides = build_parser().parse_known_args(argv)
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError:
+        return
+    connect_ray()
+    try:
+        check_shared_storage(config.runs_root)
+    except SharedStorageError as exc:
+        raise SystemExit(f"error: {exc}") from None

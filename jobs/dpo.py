@@ -8,7 +8,10 @@ Same as `ultramedical dpo`; the model lands in runs/<name>/dpo/final.
 
 import sys
 
+from actors.shared_storage import check_stage_storage
 from ultramedical.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["dpo", *sys.argv[1:]]))
+    argv = ["dpo", *sys.argv[1:]]
+    check_stage_storage(argv)  # every node must see runs_root, where the workers write
+    sys.exit(main(argv))

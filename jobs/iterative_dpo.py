@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import ray
@@ -26,6 +27,7 @@ from actors.generation import GenerationPool
 from actors.placement import place_roles, roles_config
 from actors.reward_scorer import ScorerPool
 from actors.round_tasks import assemble_round, grade, on_this_node, persist_round
+from actors.shared_storage import SharedStorageError, check_shared_storage
 from actors.trainer_group import TrainerGroup
 from ultramedical.cluster import connect_ray
 from ultramedical.config import Config, dump_config, load_config
@@ -75,7 +77,9 @@ def heldout_accuracy(pool: GenerationPool, items: list[dict], max_tokens: int) -
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, check_storage: Callable[..., None] = check_shared_storage) -> int:
+    """The controller. `check_storage(path, what=...)` checks that every node sees the run directory
+    (tests hand in the check with its seam for a node that does not)."""
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
     if args.rounds:
         overrides += ["--online.rounds", str(args.rounds)]
@@ -114,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     reference = None if online.refresh_reference else initial_policy
     pool = scorers = trainers = None
     try:
+        # Rank 0 saves the policy under the run directory from its own node. Checked once the placement
+        # groups hold their nodes: on an autoscaling cluster those nodes have only just started.
+        try:
+            check_storage(str(store.root), what="the online run directory")
+        except SharedStorageError as exc:
+            raise SystemExit(f"error: {exc}") from None
         # All three roles start up at once (loading models, DeepSpeed, vLLM), then we wait for them all.
         pool = GenerationPool(
             start_policy, config.generation, config.trainer.seed, placement.options["engines"], wait=False

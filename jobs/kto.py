@@ -8,7 +8,10 @@ Same as `ultramedical kto`; the model lands in runs/<name>/kto/final.
 
 import sys
 
+from actors.shared_storage import check_stage_storage
 from ultramedical.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["kto", *sys.argv[1:]]))
+    argv = ["kto", *sys.argv[1:]]
+    check_stage_storage(argv)  # every node must see runs_root, where the workers write
+    sys.exit(main(argv))

@@ -2,7 +2,8 @@
 
 Both nodes see this machine's filesystem, so the passing case is real; the failing case gives the check
 a node whose view differs (its test seam maps the worker node's marker path into a node-local directory),
-which is what a node without the shared mount sees.
+which is what a node without the shared mount sees. The online job runs on the same cluster with that
+check handed in, and must stop before its roles start.
 
 The cluster gets its own RAY_TMPDIR, so its address file never redirects anyone else's `ray.init()` on this
 machine, and the checks run in a driver subprocess, so this test process's own Ray instance (the session
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tiny_support import SUITE_OVERRIDES
 
 from actors.shared_storage import MARKER_PREFIX, SharedStorageError, check_shared_storage
 
@@ -57,6 +59,55 @@ print(json.dumps(result))
 """
 
 
+JOB_DRIVER = """
+import json, sys
+from pathlib import Path
+import ray
+import jobs.iterative_dpo as job
+from actors.shared_storage import check_shared_storage, check_stage_storage
+
+local, out, *argv = sys.argv[1:]
+checked = []
+
+def stage_check(runs_root):
+    # What jobs/sft.py (rm, dpo, kto) run before the stage: None when runs_root passes.
+    try:
+        check_stage_storage(["sft", "--config", argv[1], "--runs_root", runs_root, "--resume"])
+    except SystemExit as exc:
+        return str(exc.code)
+    return None
+
+blocker = Path(local).parent / "a-file"
+blocker.write_text("not a directory")
+stages = {
+    "shared": stage_check(str(Path(local).parent / "runs")),
+    "unwritable": stage_check(f"{blocker}/runs"),
+}
+
+def node_local(node_id, marker):
+    own = Path(local) / node_id
+    own.mkdir(parents=True, exist_ok=True)
+    return str(own / Path(marker).name)
+
+def check(path, **kwargs):
+    checked.append(path)
+    check_shared_storage(path, timeout_s=60, _path_on_node=node_local, **kwargs)
+
+try:
+    job.main(argv, check_storage=check)
+    error = None
+except SystemExit as exc:
+    error = str(exc.code)
+groups = [g["state"] for g in ray.util.placement_group_table().values()]
+driver_node = ray.get_runtime_context().get_node_id()
+nodes = [{"id": n["NodeID"], "ip": n["NodeManagerAddress"]} for n in ray.nodes() if n["Alive"]]
+Path(out).write_text(json.dumps(
+    {"error": error, "checked": checked, "groups": groups, "driver_node": driver_node, "nodes": nodes,
+     "stages": stages}
+))
+"""
+
+
 @pytest.fixture(scope="module")
 def two_nodes() -> Iterator[tuple[str, str]]:
     from ray.cluster_utils import Cluster
@@ -66,7 +117,7 @@ def two_nodes() -> Iterator[tuple[str, str]]:
         patch.setenv("RAY_TMPDIR", ray_tmp)
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
         try:
-            cluster.add_node(num_cpus=1)
+            cluster.add_node(num_cpus=2)  # logical CPUs: room for the online job's roles (tiny-cpu)
             yield cluster.address, ray_tmp
         finally:
             cluster.shutdown()
@@ -112,3 +163,48 @@ def test_a_runs_root_the_driver_cannot_write_names_the_path(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(SharedStorageError, match=f"runs_root {blocker}/runs: the driver cannot write"):
         check_shared_storage(str(blocker / "runs"))  # fails before any Ray call
+
+
+def test_the_online_job_stops_before_its_roles_start_when_a_node_cannot_see_its_run_dir(
+    two_nodes: tuple[str, str], artifacts: Path, tmp_path: Path
+) -> None:
+    address, ray_tmp = two_nodes
+    run_dir, out = tmp_path / "online", tmp_path / "result.json"
+    data = artifacts / "data"
+    # The tiny-cpu roles (2 trainers, 1 engine, 1 scorer) fit the worker node's 2 logical CPUs.
+    arguments = [
+        *("--config", str(REPO_ROOT / "configs" / "tiny-cpu.yaml")),
+        *("--rounds", "1"),
+        *("--run-dir", str(run_dir)),
+        *("--policy", str(artifacts / "tiny" / "policy")),
+        *("--reward-model", str(artifacts / "tiny" / "reward")),
+        *("--data.prompts", json.dumps({"path": str(data / "instructions.jsonl")})),
+        *("--data.eval_benchmarks", json.dumps({"medqa": {"path": str(data / "test" / "medqa.jsonl")}})),
+        *("--online.eval_items", "4"),
+        *("--online.placement_timeout_s", "120"),
+        *(arg for key, value in SUITE_OVERRIDES.items() for arg in (f"--{key}", str(value))),
+    ]
+    env = os.environ | {"RAY_ADDRESS": address, "RAY_TMPDIR": ray_tmp}
+    result = subprocess.run(
+        [sys.executable, "-c", JOB_DRIVER, str(tmp_path / "node-local"), str(out), *arguments],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(out.read_text())
+    assert outcome["checked"] == [str(run_dir)]  # the job's own check ran, once
+    [worker] = [n for n in outcome["nodes"] if n["id"] != outcome["driver_node"]]
+    error = outcome["error"]
+    assert error is not None and error.startswith(f"error: the online run directory {run_dir} is not shared")
+    assert f"node {worker['id']} ({worker['ip']}): cannot read the marker" in error
+    # Stopped after placement and before any role ran: the groups are gone again and no round 0 was graded.
+    assert outcome["groups"] and set(outcome["groups"]) == {"REMOVED"}
+    assert (run_dir / "config.yaml").exists() and not (run_dir / "heldout.jsonl").exists()
+    assert not list(run_dir.glob(MARKER_PREFIX + "*"))
+    # The offline jobs' check, on the same two nodes: a shared runs_root passes, one the driver cannot
+    # create stops the job naming it.
+    assert outcome["stages"]["shared"] is None
+    assert outcome["stages"]["unwritable"].startswith(f"error: runs_root {tmp_path}/a-file/runs: the driver")
