@@ -2,6 +2,8 @@
 
 runs/<name>/
   config.yaml                 the resolved config of the latest invocation
+  tokenized/<stage>-<key>/    a stage's tokenized examples (Arrow, memory-mapped by every worker), named by
+                              a hash of their inputs; reused while the inputs stay the same
   <stage>/                    sft | rm | dpo | kto
     data_stats.json           records, examples, truncated, dropped, skipped
     metrics.jsonl             one line per logged step
@@ -44,6 +46,12 @@ class RunDir:
 
     def ray_storage(self, stage: str) -> Path:
         return self.stage(stage) / "ray"
+
+    @property
+    def tokenized(self) -> Path:
+        """Where stages keep tokenized data: outside <stage>/ so that --overwrite keeps it, and on
+        runs_root, the storage every node sees, since workers open it by path."""
+        return self.root / "tokenized"
 
     @property
     def config(self) -> Path:

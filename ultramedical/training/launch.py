@@ -1,9 +1,10 @@
 """Running a training stage on Ray Train: the driver side and the worker entry point.
 
-Driver: validate and tokenize the data (errors surface before any worker starts), put the examples in
-the object store, start a `TorchTrainer` whose workers run `train_worker`. Workers: build a `Learner`,
-restore the latest checkpoint if Ray hands one back (after a failure or with --resume), train, report
-full DeepSpeed state as Ray checkpoints, and export the HF model from rank 0.
+Driver: validate the data (errors surface before any worker starts) and tokenize it once into an Arrow
+file on runs_root (training/tokenized.py; reused while its inputs stay the same), start a `TorchTrainer`
+whose workers run `train_worker` with that file's path. Workers: memory-map the file, build a `Learner`,
+restore the latest checkpoint if Ray hands one back (after a failure or with --resume), train on the rows
+of their own shard, report full DeepSpeed state as Ray checkpoints, and export the HF model from rank 0.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ultramedical.models.loading import local_or_hub
 from ultramedical.rundir import RunDir, is_complete_model
 from ultramedical.training import ALGORITHMS
 from ultramedical.training.loop import Learner, Progress, planned_steps
+from ultramedical.training.tokenized import TokenizedExamples, extras_by_column, tokenize_to_disk
 
 STATE_TAG = "state"
 
@@ -44,7 +46,6 @@ def stage_init_model(config: Config, stage: str, run: RunDir) -> str:
 
 def run_stage(config: Config, stage: str, resume: bool = False, overwrite: bool = False) -> Path:
     """Train one stage to `<run>/<stage>/final`; returns that path."""
-    import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -65,9 +66,10 @@ def run_stage(config: Config, stage: str, resume: bool = False, overwrite: bool 
     algorithm = ALGORITHMS[stage](config)
     init_model = stage_init_model(config, stage, run)
     tokenizer = load_tokenizer(init_model)
-    examples, stats = algorithm.load(tokenizer)
-    atomic_write_json(stage_dir / "data_stats.json", stats.as_dict() | {"init_model": init_model})
-    print(f"[{stage}] {json.dumps(stats.as_dict())} from {init_model}", flush=True)
+    data = tokenize_to_disk(algorithm, tokenizer, run.tokenized)
+    atomic_write_json(stage_dir / "data_stats.json", data.stats.as_dict() | {"init_model": init_model})
+    print(f"[{stage}] {json.dumps(data.stats.as_dict())} from {init_model}", flush=True)
+    print(f"[{stage}] tokenized data: {data.path} ({'built' if data.built else 'reused'})", flush=True)
 
     connect_ray()
     trainer_cfg = config.trainer
@@ -77,7 +79,7 @@ def run_stage(config: Config, stage: str, resume: bool = False, overwrite: bool 
             "config": config.model_dump(mode="json"),
             "stage": stage,
             "init_model": init_model,
-            "examples": ray.put(examples),
+            "dataset": str(data.path),  # workers map it; the examples never pass through the object store
             "stage_dir": str(stage_dir),
         },
         torch_config=TorchConfig(backend="nccl" if trainer_cfg.use_gpu else "gloo"),
@@ -104,14 +106,13 @@ def run_stage(config: Config, stage: str, resume: bool = False, overwrite: bool 
 
 def train_worker(spec: dict[str, Any]) -> None:
     """Ray Train worker entry point (every rank)."""
-    import ray
     import ray.train
 
     config = Config.model_validate(spec["config"])
     torch.set_num_threads(torch_threads(None, config.trainer.cpus_per_worker))
     stage, stage_dir = spec["stage"], Path(spec["stage_dir"])
     algorithm = ALGORITHMS[stage](config)
-    examples = ray.get(spec["examples"])
+    examples = TokenizedExamples.open(spec["dataset"])
     settings = algorithm.settings
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
@@ -125,11 +126,15 @@ def train_worker(spec: dict[str, Any]) -> None:
             learner.engine.load_checkpoint(directory, tag=STATE_TAG)
             progress = Progress(**json.loads((Path(directory) / "progress.json").read_text()))
             prepared = torch.load(Path(directory) / "prepared.pt", weights_only=False)
-        examples = [e | p for e, p in zip(examples, prepared, strict=True)]
+        if isinstance(prepared, list):  # checkpoints from before extras were kept by column
+            prepared = extras_by_column(prepared)
+        examples = examples.with_extras(prepared)
         print(f"[{stage}] rank {rank}: resumed at step {progress.step}", flush=True)
     else:
-        examples = learner.prepare(examples)
-    prepared = [{k: v for k, v in e.items() if k.startswith("ref")} for e in examples]
+        # Lazy rows: the pass computes on this rank's share only, and merges its results into every row
+        # without reading it.
+        examples = examples.absorb(learner.prepare(examples.lazy_rows()))
+    prepared = examples.extras
 
     writer = _MetricsWriter(stage_dir, enabled=rank == 0)
     bar = _progress_bar(total, progress.step, stage, enabled=rank == 0)
@@ -143,10 +148,20 @@ def train_worker(spec: dict[str, Any]) -> None:
     learner.fit(examples, settings.epochs, progress, settings.max_steps, on_log=writer.write, on_step=on_step)
     bar.close()
     writer.close()
+    print(
+        f"[{stage}] rank {rank}: read {examples.rows_read} rows in all "
+        f"(its shard: {len(examples) // world} of the {len(examples)} rows an epoch)",
+        flush=True,
+    )
 
 
 def _save(
-    learner: Learner, progress: Progress, prepared: list, stage_dir: Path, tokenizer_from: str, final: bool
+    learner: Learner,
+    progress: Progress,
+    prepared: dict[str, list[Any]],
+    stage_dir: Path,
+    tokenizer_from: str,
+    final: bool,
 ) -> None:
     """Full training state to Ray (every rank), HF weights from rank 0."""
     import ray.train

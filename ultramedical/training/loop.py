@@ -29,6 +29,7 @@ from ultramedical.training.deepspeed_setup import (
     partitioned_loading,
     prepare_deepspeed_environment,
 )
+from ultramedical.training.tokenized import TokenizedExamples
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -70,8 +71,14 @@ LENGTH_GROUP_STEPS = 32  # steps whose examples are sorted by length together (H
 
 
 def grouping_lengths(config: Config, algorithm: Algorithm, examples: Sequence[Example]) -> list[int] | None:
-    """What `epoch_order` groups steps by: each example's length under trainer.group_by_length, else None."""
-    return [algorithm.length(e) for e in examples] if config.trainer.group_by_length else None
+    """What `epoch_order` groups steps by: each example's length under trainer.group_by_length, else None.
+
+    Tokenized data on disk keeps the lengths in a column: reading them must not read every row."""
+    if not config.trainer.group_by_length:
+        return None
+    if isinstance(examples, TokenizedExamples):
+        return examples.lengths
+    return [algorithm.length(e) for e in examples]
 
 
 def epoch_order(
@@ -216,7 +223,7 @@ class Learner:
 
     def fit(
         self,
-        examples: list[Example],
+        examples: Sequence[Example],
         epochs: float,
         progress: Progress | None = None,
         max_steps: int | None = None,
