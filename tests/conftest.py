@@ -14,7 +14,8 @@ def ray_cluster() -> Iterator[None]:
     import ray
 
     # More logical CPUs than cores, so engines, scorers and two trainer workers fit at once on 2 cores.
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=True)
+    # address="local": always a fresh instance, never one another test (or user) left in /tmp/ray.
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=True)
     try:
         yield
     finally:

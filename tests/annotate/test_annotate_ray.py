@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
+import ray
 from fake_openai_server import FakeOpenAIServer, instruction
 
 from ultramedical.annotate.pipeline import annotate
 from ultramedical.config import AnnotateConfig
-
-ray = pytest.importorskip("ray")
 
 
 def test_fan_out_with_two_workers(

@@ -316,7 +316,8 @@ def test_benchmark_files_follow_their_schemas(corpus):
 
 
 def test_benchmark_files_load_in_the_evaluator(corpus):
-    benchmarks = pytest.importorskip("ultramedical.eval.benchmarks")
+    from ultramedical.eval import benchmarks
+
     for name in ("medqa", "medmcqa", "pubmedqa", "mmlu"):
         items = benchmarks.load_benchmark(name, corpus["paths"][name])
         assert len(items) == len(corpus["rows"][name])

@@ -3,8 +3,10 @@ redone with a new trainer group), rounds persisted, --resume after completed rou
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import ray
@@ -40,16 +42,19 @@ class TrainerGroupLosingRankOne(TrainerGroup):
     """The first round-1 `train` call loses rank 1 (ray.kill) while the group is training."""
 
     kills: list[bool] = []  # per kill: whether `train` was still in flight when it landed
-    KILL_AFTER_S = 0.1
 
     def train(self, round_index: int, items: ray.ObjectRef) -> dict:
         if round_index != 1 or self.kills:
             return super().train(round_index, items)
         training = threading.Event()
         training.set()
+        victim_pid = ray.get(self.workers[1].__ray_call__.remote(lambda _: os.getpid()))
 
         def kill() -> None:
-            time.sleep(self.KILL_AFTER_S)
+            # Observed state: Ray titles a worker process after the method it runs.
+            cmdline = Path(f"/proc/{victim_pid}/cmdline")
+            while b"TrainerWorker.train" not in cmdline.read_bytes() and training.is_set():
+                time.sleep(0.005)
             self.kills.append(training.is_set())
             ray.kill(self.workers[1], no_restart=False)  # no restarts configured: the actor is gone
 

@@ -164,13 +164,12 @@ def test_limits(service: Service) -> None:
 
 
 def test_over_capacity_gets_503_not_a_hang(service: Service) -> None:
-    start = time.perf_counter()
+    # A hang shows as a request timeout (service.post waits 60 s at most), not as a slow pass.
     with ThreadPoolExecutor(6) as pool:
         codes = list(
             pool.map(lambda _: service.post("/tight/v1/rewards", {"items": ITEMS[:1]}).status_code, range(6))
         )
     assert set(codes) <= {200, 503} and 200 in codes and 503 in codes, codes
-    assert time.perf_counter() - start < 30
     assert requests.get(service.url + "/tight/healthz", timeout=30).status_code == 200  # open under a prefix
 
 
@@ -186,12 +185,16 @@ def test_reload_swaps_the_model_without_failing_requests(service: Service) -> No
     clients = [threading.Thread(target=client) for _ in range(4)]
     for thread in clients:
         thread.start()
+    def answered(count: int) -> None:  # observed state: requests completed, not time passed
+        while len(results) < count and all(t.is_alive() for t in clients):
+            time.sleep(0.01)
+
     try:
-        time.sleep(0.5)
+        answered(4)
         reload = service.post("/v1/reload", {"model": service.other_model})
         assert reload.status_code == 200, reload.text
         assert reload.json()["previous"] == service.model and reload.json()["model"] == service.other_model
-        time.sleep(0.5)
+        answered(len(results) + 8)  # 4 clients: at least 4 of these were sent after the reload
     finally:
         stop.set()
         for thread in clients:
