@@ -12,6 +12,7 @@ import ray
 from ray.exceptions import RayActorError
 
 from actors.recovery import call_when_available
+from actors.weight_receiver import OBJECT_STORE_RECEIVER, bucket_handles
 from ultramedical.config import GenerationConfig, torch_threads
 from ultramedical.generation.engine import Sampling
 
@@ -33,7 +34,9 @@ class GenerationEngine:
 
         settings = GenerationConfig.model_validate(gen)
         threads = torch_threads(settings.threads, settings.cpus_per_engine)
-        self.llm = build_llm(model_path, settings, seed=seed, threads=threads)
+        self.llm = build_llm(
+            model_path, settings, seed=seed, threads=threads, worker_extension=OBJECT_STORE_RECEIVER
+        )
 
     def ready(self) -> bool:
         return True
@@ -59,11 +62,21 @@ class GenerationEngine:
         tokens = sum(len(c["token_ids"]) for completions in outputs for c in completions)
         return {"prompts": len(batch), "tokens": tokens, "seconds": time.perf_counter() - start}, items
 
-    def install_weights(self, state_dict: dict[str, Any]) -> float:
-        from ultramedical.generation.engine import install_weights
+    def install_weights(self, buckets: list[ray.ObjectRef]) -> float:
+        """Install published buckets (handles in a list, so Ray passes them on unresolved: the engine's
+        workers fetch them); returns the seconds taken."""
+        from ultramedical.generation.engine import install_published
 
         start = time.perf_counter()
-        install_weights(self.llm, state_dict)
+        install_published(self.llm, bucket_handles(buckets))
+        return time.perf_counter() - start
+
+    def install_checkpoint(self, directory: str) -> float:
+        """Load a checkpoint's files on shared storage into this live engine; returns the seconds taken."""
+        from ultramedical.generation.engine import install_checkpoint
+
+        start = time.perf_counter()
+        install_checkpoint(self.llm, directory)
         return time.perf_counter() - start
 
 
@@ -97,7 +110,7 @@ class GenerationPool:
         self.starting = [engine.ready.remote() for engine in self.engines]
         if wait:
             ray.get(self.starting)
-        self.weights: ray.ObjectRef | None = None
+        self.weights: list[ray.ObjectRef] = []  # the latest publish's buckets
         self.restarts_seen = 0
         self.alive = [True] * len(self.engines)
 
@@ -147,17 +160,20 @@ class GenerationPool:
             "tokens_per_s": totals["tokens"] / max(seconds, 1e-9),
         }
 
-    def install_weights(self, weights: ray.ObjectRef) -> float:
-        """Hand the same object reference to every engine; returns the slowest install's seconds."""
-        self.weights = weights
+    def install_bucket(self, bucket: ray.ObjectRef) -> list[ray.ObjectRef]:
+        """Start installing one bucket on every live engine; returns the calls (each gives its seconds)."""
         live = [engine for engine, alive in zip(self.engines, self.alive, strict=True) if alive]
-        return max(ray.get([engine.install_weights.remote(weights) for engine in live]))
+        return [engine.install_weights.remote([bucket]) for engine in live]
+
+    def installed(self, buckets: list[ray.ObjectRef]) -> None:
+        """Record a finished publish, so an engine that restarts gets these weights."""
+        self.weights = list(buckets)
 
     def _bring_up_to_date(self, engine: int) -> bool:
         """A restarted engine came back with the initial weights: give it the latest ones.
         False when the engine is gone for good."""
         handle = self.engines[engine]
-        if self.weights is not None:
+        if self.weights:
             alive, _ = call_when_available(lambda: handle.install_weights.remote(self.weights))
         else:
             alive, _ = call_when_available(handle.ready.remote)

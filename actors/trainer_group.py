@@ -1,7 +1,8 @@
 """DeepSpeed trainer workers kept alive across online rounds.
 
 Each worker holds a `Learner` (the same loop as the offline stages) for DPO or KTO. Pairs arrive as
-object references; weights leave as one object reference put by rank 0 after a ZeRO-aware gather.
+object references; weights leave in buckets, each gathered by every rank (ZeRO-3) and put by rank 0 as one
+object (see actors/weight_publish.py).
 """
 
 from __future__ import annotations
@@ -9,12 +10,23 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import ray
 
 from ultramedical.config import Config, torch_threads
 from ultramedical.models.packed import WeightPacker
+
+
+@dataclass(frozen=True)
+class PublishedBucket:
+    """One bucket of weights in the object store: a `PackedWeights` put by rank 0."""
+
+    weights: ray.ObjectRef
+    nbytes: int
+    tensors: int
 
 
 @ray.remote
@@ -89,11 +101,17 @@ class TrainerWorker:
         summary["lines"] = [line | {"round": round_index} for line in lines]
         return summary
 
-    def publish(self) -> list[ray.ObjectRef] | None:
-        """Every rank joins the gather; rank 0 packs the weights into one buffer, puts it once and returns
-        the reference (a `PackedWeights`)."""
-        state = self.learner.full_state_dict(copy=False)
-        return [ray.put(self.packer.pack(state))] if state is not None else None
+    def publish_plan(self, bucket_bytes: int) -> list[list[str]]:
+        return self.learner.publish_buckets(bucket_bytes)
+
+    def publish_bucket(self, names: list[str]) -> PublishedBucket | None:
+        """Every rank joins the gather of these parameters; rank 0 packs them into its one reused buffer and
+        puts that in the object store (Ray copies it), so it holds one bucket beyond the gathered one."""
+        with self.learner.gathered(names) as state:
+            if state is None:
+                return None
+            packed = self.packer.pack(state)
+        return PublishedBucket(ray.put(packed), packed.data.nbytes, len(packed.entries))
 
     def save(self, out_dir: str, tokenizer_from: str) -> None:
         from ultramedical.models.loading import load_tokenizer, save_model
@@ -122,6 +140,7 @@ class TrainerGroup:
             )
             for r in range(world)
         ]
+        self.bucket_bytes = int(config.online.publish_bucket_mb * 2**20)
         master = self.workers[0].address.remote()  # a reference: Ray resolves it before each setup runs
         self.starting = [w.setup.remote(master, policy, reference) for w in self.workers]
         if wait:
@@ -131,9 +150,11 @@ class TrainerGroup:
         """Every rank gets the same reference; each trains on its shard of the round's data."""
         return ray.get([w.train.remote(round_index, items) for w in self.workers])[0]
 
-    def publish(self) -> ray.ObjectRef:
-        results = ray.get([w.publish.remote() for w in self.workers])
-        return results[0][0]
+    def publish(self, bucket_bytes: int | None = None) -> Iterator[PublishedBucket]:
+        """Rank 0's buckets, one at a time: the next is gathered only when the caller asks for it."""
+        plan = ray.get(self.workers[0].publish_plan.remote(bucket_bytes or self.bucket_bytes))
+        for names in plan:
+            yield ray.get([w.publish_bucket.remote(names) for w in self.workers])[0]
 
     def save(self, out_dir: str, tokenizer_from: str) -> None:
         ray.get([w.save.remote(out_dir, tokenizer_from) for w in self.workers])

@@ -25,6 +25,7 @@ from actors.generation import GenerationPool
 from actors.reward_scorer import ScorerPool
 from actors.round_tasks import assemble_round
 from actors.trainer_group import TrainerGroup
+from actors.weight_publish import publish_weights
 from bench.common import Result, UnequalWorkError, compared, require_equal, summarize
 from ultramedical.config import Config
 from ultramedical.generation.engine import Sampling
@@ -80,7 +81,7 @@ def our_round(
         raise RuntimeError(f"round {round_index} produced no pairs")
     train_stats = trainers.train(round_index, train_ref)
     trained = time.perf_counter()
-    pool.install_weights(trainers.publish())
+    publish_weights(trainers, pool)
     end = time.perf_counter()
     return {
         "seconds": end - start,

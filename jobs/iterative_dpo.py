@@ -29,6 +29,7 @@ from actors.reward_scorer import ScorerPool
 from actors.round_tasks import assemble_round, grade, on_this_node, persist_round
 from actors.shared_storage import SharedStorageError, check_shared_storage
 from actors.trainer_group import TrainerGroup
+from actors.weight_publish import publish_weights
 from ultramedical.cluster import connect_ray
 from ultramedical.config import Config, dump_config, load_config
 from ultramedical.data.loading import load_records
@@ -163,10 +164,7 @@ def main(argv: list[str] | None = None, check_storage: Callable[..., None] = che
                         f"error: round {k} produced no training data (online.min_margin={online.min_margin})"
                     )
                 train_stats = trainers.train(k, train_ref)
-                publish_start = time.perf_counter()
-                weights = trainers.publish()
-                install_seconds = pool.install_weights(weights)
-                publish_seconds = time.perf_counter() - publish_start
+                published = publish_weights(trainers, pool)
                 trainers.save(str(store.staged_policy_dir), start_policy)  # becomes online/policy at commit
                 store.mark_staged_policy(k)
                 if k % online.checkpoint_every_rounds == 0 or k == online.rounds:
@@ -181,8 +179,10 @@ def main(argv: list[str] | None = None, check_storage: Callable[..., None] = che
                 "train_accuracy": train_stats.get("train_accuracy"),
                 "train_loss": train_stats.get("loss"),
                 "train_examples": train_stats["train_examples"],
-                "publish_seconds": publish_seconds,
-                "install_seconds": install_seconds,
+                "publish_seconds": published.seconds,
+                "install_seconds": published.install_seconds,
+                "publish_bytes": published.bytes,
+                "publish_buckets": published.buckets,
                 "gen_tokens_per_s": gen_stats["tokens_per_s"],
                 "generate_seconds": gen_stats["seconds"],
                 "score_seconds": score_stats["seconds"],
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None, check_storage: Callable[..., None] = che
                     trainers.shutdown()
                     last_policy = str(store.policy_dir) if store.last_completed() else start_policy
                     trainers = TrainerGroup(config, last_policy, reference, placement.options["trainers"])
-                    pool.install_weights(trainers.publish())
+                    publish_weights(trainers, pool)
                     store.discard_incomplete()
             for line in train_lines:
                 append_jsonl(store.root / "train_metrics.jsonl", line)

@@ -227,6 +227,13 @@ class OnlineConfig(Section):
     placement: Literal["colocate", "separate"] = "colocate"
     max_round_retries: int = Field(2, ge=0, description="a failed round is redone from its start this often")
     eval_items: int = Field(200, ge=0, description="held-out MC items scored after every round")
+    publish_bucket_mb: float = Field(
+        1024,
+        gt=0,
+        description="weights go to the engines in buckets of about this many MiB (a decoder layer is never "
+        "split): the publishing rank holds about two buckets beyond its shard, and engines install one "
+        "bucket while the next is gathered",
+    )
     placement_timeout_s: float = Field(
         1200,
         gt=0,

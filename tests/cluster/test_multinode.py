@@ -10,6 +10,8 @@ trainer node, install on the engine node, and compare greedy output with transfo
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from actors.placement import place_roles, roles_config
 from actors.reward_scorer import ScorerPool
 from actors.round_tasks import assemble_round
 from actors.trainer_group import TrainerGroup
+from actors.weight_publish import publish_weights
 from ultramedical.config import Config, load_config
 from ultramedical.data.loading import load_records
 from ultramedical.generation.engine import Sampling
@@ -54,6 +57,10 @@ def nodes() -> Iterator[Nodes]:
     # the driver on its own cluster, and gives the instance back as it was.
     restore_cpus = int(ray.cluster_resources().get("CPU", 0)) if ray.is_initialized() else None
     ray.shutdown()
+    # Its own RAY_TMPDIR, so its address file never redirects another test's `ray.init()` to this cluster.
+    ray_tmp = tempfile.mkdtemp(prefix="raymn")  # short: Ray's socket paths live under it
+    patch = pytest.MonkeyPatch()
+    patch.setenv("RAY_TMPDIR", ray_tmp)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0})
     try:
         engine = [cluster.add_node(**ENGINE_NODE).node_id for _ in range(2)]
@@ -64,8 +71,10 @@ def nodes() -> Iterator[Nodes]:
     finally:
         ray.shutdown()
         cluster.shutdown()
+        patch.undo()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
         if restore_cpus is not None:
-            ray.init(num_cpus=restore_cpus, include_dashboard=False, log_to_driver=True)
+            ray.init(address="local", num_cpus=restore_cpus, include_dashboard=False, log_to_driver=True)
 
 
 def preset_8b(artifacts: Path, runs_root: Path, **overrides: object) -> Config:
@@ -84,7 +93,8 @@ def preset_8b(artifacts: Path, runs_root: Path, **overrides: object) -> Config:
         "trainer.workers_per_node": 2,
         "trainer.node_resource": "trainer",
         "trainer.cpus_per_worker": 0.5,
-        "trainer.zero_stage": 2,
+        "trainer.zero_stage": 3,  # the preset's: the weights are gathered bucket by bucket to publish
+        "online.publish_bucket_mb": 1,  # every decoder layer its own bucket
         "trainer.micro_batch_size": 2,
         "trainer.grad_accum_steps": 1,
         "generation.engines": 1,
@@ -195,8 +205,9 @@ def test_roles_on_their_node_types_and_a_round_publishes_across_nodes(nodes, art
 
         # Weights put on the trainer node reach the engine node through the object store.
         before = greedy(pool, items[:4])
-        pool.install_weights(trainers.publish())
+        published = publish_weights(trainers, pool)
         after = greedy(pool, items[:4])
+        assert published.buckets >= 4
         assert after != before
         trainers.save(str(tmp_path / "published"), policy)
         model = load_policy(tmp_path / "published").eval()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ultramedical.models.packed import WeightPacker
+from ultramedical.models.packed import WeightPacker, module_group, plan_buckets
 
 
 def _state() -> dict[str, torch.Tensor]:
@@ -29,16 +29,62 @@ def test_pack_round_trips_names_shapes_dtypes_and_values():
     assert all(e.offset % 64 == 0 for e in packed.entries)
 
 
-def test_packer_reuses_its_buffer_until_the_layout_changes():
+def test_packer_reuses_its_buffer_for_every_state_that_fits():
     packer, state = WeightPacker(), _state()
     first = packer.pack(state)
     state["embed.weight"].add_(1.0)
     second = packer.pack(state)
     assert np.shares_memory(first.data, second.data)
     assert torch.equal(second.tensors()["embed.weight"], state["embed.weight"])
-    state["extra"] = torch.ones(2)
-    third = packer.pack(state)
-    assert not np.shares_memory(second.data, third.data) and "extra" in third.tensors()
+    smaller = packer.pack({"norm.weight": state["norm.weight"]})  # a later, smaller bucket: same memory
+    assert np.shares_memory(second.data, smaller.data) and smaller.data.nbytes < second.data.nbytes
+    assert torch.equal(smaller.tensors()["norm.weight"], state["norm.weight"])
+    state["extra"] = torch.ones(64)
+    grown = packer.pack(state)
+    assert not np.shares_memory(second.data, grown.data) and "extra" in grown.tensors()
+    assert packer.capacity == grown.data.nbytes
+
+
+LLAMA = [
+    ("model.embed_tokens.weight", 4000),
+    *[
+        (f"model.layers.{i}.{part}.weight", nbytes)
+        for i in range(3)
+        for part, nbytes in [
+            ("self_attn.q_proj", 640),
+            ("self_attn.k_proj", 128),
+            ("self_attn.v_proj", 128),
+            ("self_attn.o_proj", 640),
+            ("mlp.gate_proj", 1280),
+            ("mlp.up_proj", 1280),
+            ("mlp.down_proj", 1280),
+            ("input_layernorm", 64),
+        ]
+    ],
+    ("model.norm.weight", 64),
+    ("lm_head.weight", 4000),
+]
+
+
+def test_buckets_keep_decoder_layers_whole_and_hold_every_parameter_once():
+    buckets = plan_buckets(LLAMA, bucket_bytes=6000)
+    assert [name for bucket in buckets for name in bucket] == [name for name, _ in LLAMA]
+    for bucket in buckets:
+        groups = {module_group(name) for name in bucket}
+        for group in groups:  # a group that starts in this bucket ends in it
+            assert all(name in bucket for name, _ in LLAMA if module_group(name) == group)
+    # 5440 bytes a layer: two never share a 6000-byte bucket, nor a layer the embedding's; the final
+    # norm fits beside the last layer, and lm_head goes alone.
+    assert [len(b) for b in buckets] == [1, 8, 8, 9, 1]
+
+
+def test_a_group_larger_than_the_bucket_is_a_bucket_of_its_own():
+    buckets = plan_buckets(LLAMA, bucket_bytes=100)
+    assert len(buckets) == 1 + 3 + 2  # embedding, three layers, the norm, lm_head
+    assert module_group("model.layers.12.mlp.up_proj.weight") == "model.layers.12"
+    assert module_group("model.norm.weight") == "model.norm"
+    with pytest.raises(ValueError, match="bucket size"):
+        plan_buckets(LLAMA, bucket_bytes=0)
 
 
 def test_packed_weights_survive_the_object_store_read_only(ray_cluster):

@@ -32,8 +32,15 @@ def has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def build_llm(model_path: str, gen: GenerationConfig, seed: int = 0, threads: int | None = None) -> Any:
-    """A vLLM engine for `model_path` that can take new weights in place (see weight_sync.py).
+def build_llm(
+    model_path: str,
+    gen: GenerationConfig,
+    seed: int = 0,
+    threads: int | None = None,
+    worker_extension: str = WEIGHT_RECEIVER,
+) -> Any:
+    """A vLLM engine for `model_path` that can take new weights in place (see weight_sync.py);
+    `worker_extension` names the class vLLM mixes into its workers (a `WeightReceiver` or a subclass).
 
     On CPU the forward runs on `threads` torch threads (None: every CPU this process may use). vLLM
     otherwise drops torch to one thread for serving unless OMP_NUM_THREADS is set; with a second
@@ -64,7 +71,7 @@ def build_llm(model_path: str, gen: GenerationConfig, seed: int = 0, threads: in
         gpu_memory_utilization=gen.gpu_memory_utilization,
         dtype="auto" if has_cuda() else "float32",
         seed=seed,
-        worker_extension_cls=WEIGHT_RECEIVER,
+        worker_extension_cls=worker_extension,
     )
 
 
@@ -113,4 +120,18 @@ def install_weights(llm: Any, weights: Any) -> None:
 
     state_dict = weights.tensors() if isinstance(weights, PackedWeights) else weights
     llm.collective_rpc("install_weights", args=(state_dict,))
+    llm.reset_prefix_cache()
+
+
+def install_published(llm: Any, handles: bytes) -> None:
+    """Install published buckets, handing every worker the buckets' serialized handles (not their bytes):
+    each worker fetches them itself through its worker extension's `install_published`, so no tensor is
+    pickled to a tensor-parallel worker."""
+    llm.collective_rpc("install_published", args=(handles,))
+    llm.reset_prefix_cache()
+
+
+def install_checkpoint(llm: Any, directory: str) -> None:
+    """Load a saved HF checkpoint's weights into the running engine from its files (no restart)."""
+    llm.collective_rpc("install_checkpoint", args=(str(directory),))
     llm.reset_prefix_cache()

@@ -7,6 +7,8 @@ vLLM mixes this class into its worker when the engine is built with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 
@@ -16,3 +18,24 @@ class WeightReceiver:
         # fails on CPU ('Parameter' object has no attribute 'weight_loader').
         self.reload_weights(weights_iterator=iter(state_dict.items()))
         return len(state_dict)
+
+    def install_checkpoint(self, directory: str) -> int:
+        """Load a saved HF checkpoint's safetensors files into the running model, tensor by tensor (the
+        disk path of OpenRLHF-style recipes: the engine keeps running, only the weights change)."""
+        count = 0
+
+        def tensors() -> Iterator[tuple[str, Any]]:
+            nonlocal count
+            from safetensors import safe_open
+
+            files = sorted(Path(directory).glob("*.safetensors"))
+            if not files:
+                raise FileNotFoundError(f"no *.safetensors files in checkpoint directory {directory}")
+            for path in files:
+                with safe_open(str(path), framework="pt") as handle:
+                    for name in handle.keys():  # noqa: SIM118 - safe_open has no __iter__
+                        count += 1
+                        yield name, handle.get_tensor(name)
+
+        self.reload_weights(weights_iterator=tensors())
+        return count

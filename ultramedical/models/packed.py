@@ -1,14 +1,20 @@
-"""Model weights in one contiguous byte buffer: the form in which a trainer publishes them.
+"""Model weights in contiguous byte buffers: the form in which a trainer publishes them.
 
 A dict of tensors put into Ray's object store is pickled tensor by tensor and copied again when read. One
 NumPy buffer is written into the store in a single copy and read back without one (Ray maps it read-only),
 and `WeightPacker` keeps its buffer from one publish to the next, so packing touches no fresh memory.
+
+A large model is published in buckets (`plan_buckets`), so the publishing rank holds one bucket's bytes at
+a time rather than the whole model. A bucket never splits a decoder layer: vLLM fuses q/k/v and gate/up
+into one layer, and its in-place reload processes a layer once all of the layer's parts have arrived in
+one call, finishing a partly loaded one at the end of the call (vLLM 0.32, model_loader/reload).
 """
 
 from __future__ import annotations
 
+import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,21 +62,55 @@ def _layout(state: Mapping[str, torch.Tensor]) -> tuple[tuple[Entry, ...], int]:
 
 
 class WeightPacker:
-    """Packs a state dict into a byte buffer that is reused while the names, shapes and dtypes stay the same.
+    """Packs a state dict into a byte buffer that is reused for every state dict that fits in it.
 
     The buffer is overwritten by the next `pack`, so a packed result must be consumed (e.g. `ray.put`,
-    which copies it) before packing again.
+    which copies it) before packing again. It grows to the largest state dict packed, one bucket's worth
+    when publishing in buckets.
     """
 
     def __init__(self) -> None:
-        self._entries: tuple[Entry, ...] = ()
         self._buffer = np.empty(0, dtype=np.uint8)
+
+    @property
+    def capacity(self) -> int:
+        return self._buffer.nbytes
 
     def pack(self, state: Mapping[str, torch.Tensor]) -> PackedWeights:
         entries, size = _layout(state)
-        if entries != self._entries:
-            self._entries, self._buffer = entries, np.empty(size, dtype=np.uint8)
-        packed = PackedWeights(self._buffer, self._entries)
+        if size > self._buffer.nbytes:
+            self._buffer = np.empty(size, dtype=np.uint8)
+        packed = PackedWeights(self._buffer[:size], entries)
         for view, tensor in zip(packed.tensors().values(), state.values(), strict=True):
             view.copy_(tensor.detach())
         return packed
+
+
+_LAYER = re.compile(r"^(.*?\.layers\.\d+)\.")
+
+
+def module_group(name: str) -> str:
+    """The unit a bucket never splits: a decoder layer (`model.layers.7`), else the parameter's module."""
+    match = _LAYER.match(name)
+    return match.group(1) if match else name.rpartition(".")[0]
+
+
+def plan_buckets(sizes: Sequence[tuple[str, int]], bucket_bytes: int) -> list[list[str]]:
+    """Parameter names in publish order, cut into buckets of about `bucket_bytes` (each parameter's bytes
+    counted as `_layout` packs them). Module groups stay whole: a group larger than `bucket_bytes` is a
+    bucket on its own, so the largest bucket is max(bucket_bytes, largest group)."""
+    if bucket_bytes <= 0:
+        raise ValueError(f"bucket size must be positive, got {bucket_bytes} bytes")
+    groups: dict[str, list[tuple[str, int]]] = {}
+    for name, nbytes in sizes:
+        groups.setdefault(module_group(name), []).append((name, -(-nbytes // _ALIGN) * _ALIGN))
+    buckets: list[list[str]] = []
+    filled = bucket_bytes  # forces a new bucket for the first group
+    for members in groups.values():
+        group_bytes = sum(nbytes for _, nbytes in members)
+        if filled + group_bytes > bucket_bytes:
+            buckets.append([])
+            filled = 0
+        buckets[-1].extend(name for name, _ in members)
+        filled += group_bytes
+    return buckets

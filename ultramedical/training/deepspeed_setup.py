@@ -140,6 +140,31 @@ def build_reference(path: str, trainer: TrainerConfig, dtype: torch.dtype, devic
     return engine
 
 
+def parameter_bytes(module: torch.nn.Module) -> list[tuple[str, int]]:
+    """(name, bytes) of each parameter in order, at full size under ZeRO-3 (where a rank holds a shard)."""
+    params = module.named_parameters()
+    return [(name, getattr(p, "ds_numel", p.numel()) * p.element_size()) for name, p in params]
+
+
+@contextmanager
+def gathered_parameters(
+    engine: Any, zero_stage: int, names: list[str]
+) -> Iterator[dict[str, torch.Tensor] | None]:
+    """The named parameters, whole, as {name: tensor} on rank 0 (None elsewhere) inside the block; every rank
+    must enter it. The tensors are the live (or, under ZeRO-3, gathered) parameters: copy what must outlive
+    the block. Under ZeRO-3 the gathered copies are freed on leaving it."""
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    params = dict(engine.module.named_parameters())
+    chosen = {name: params[name] for name in names}
+    if zero_stage < 3:
+        yield {name: p.detach() for name, p in chosen.items()} if rank == 0 else None
+        return
+    import deepspeed  # `deepspeed.zero` is an attribute of the package, not an importable module
+
+    with deepspeed.zero.GatheredParameters(list(chosen.values()), modifier_rank=None):
+        yield {name: p.detach() for name, p in chosen.items()} if rank == 0 else None
+
+
 def gather_full_state_dict(engine: Any, zero_stage: int, copy: bool = True) -> dict[str, torch.Tensor] | None:
     """The whole model's weights on rank 0 (None elsewhere); every rank must call it.
 
@@ -153,11 +178,9 @@ def gather_full_state_dict(engine: Any, zero_stage: int, copy: bool = True) -> d
             return None
         state = {k: v.detach() for k, v in module.state_dict().items()}
         return {k: v.to("cpu", copy=True) for k, v in state.items()} if copy else state
-    import deepspeed  # `deepspeed.zero` is an attribute of the package, not an importable module
-
     state: dict[str, torch.Tensor] = {}
-    for name, param in module.named_parameters():
-        with deepspeed.zero.GatheredParameters([param], modifier_rank=None):
-            if rank == 0:
-                state[name] = param.detach().to("cpu", copy=True)
+    for name, _ in module.named_parameters():
+        with gathered_parameters(engine, zero_stage, [name]) as gathered:
+            if gathered is not None:
+                state[name] = gathered[name].to("cpu", copy=True)
     return state if rank == 0 else None

@@ -12,6 +12,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +21,15 @@ import torch.distributed as dist
 
 from ultramedical.config import Config
 from ultramedical.models.loading import load_policy, load_reward_model, resolve_dtype
+from ultramedical.models.packed import plan_buckets
 from ultramedical.training.algorithm import Algorithm, Example, ForwardContext
 from ultramedical.training.deepspeed_setup import (
     build_engine,
     deepspeed_config,
     gather_full_state_dict,
+    gathered_parameters,
     is_partitioned,
+    parameter_bytes,
     partitioned_loading,
     prepare_deepspeed_environment,
 )
@@ -280,6 +284,14 @@ class Learner:
 
     def full_state_dict(self, copy: bool = True) -> dict[str, torch.Tensor] | None:
         return gather_full_state_dict(self.engine, self.config.trainer.zero_stage, copy)
+
+    def publish_buckets(self, bucket_bytes: int) -> list[list[str]]:
+        """The parameter names of each publish bucket; the same on every rank."""
+        return plan_buckets(parameter_bytes(self.engine.module), bucket_bytes)
+
+    def gathered(self, names: list[str]) -> AbstractContextManager[dict[str, torch.Tensor] | None]:
+        """The named parameters, whole, on rank 0 inside the block (see `gathered_parameters`)."""
+        return gathered_parameters(self.engine, self.config.trainer.zero_stage, names)
 
 
 def planned_steps(n_examples: int, epochs: float, world: int, trainer: Any, max_steps: int | None) -> int:
