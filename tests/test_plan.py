@@ -340,3 +340,19 @@ def test_roles_follow_their_node_resource_and_unpinned_ones_may_land_anywhere():
 
     too_many = make_plan(load_config(PRESET_8B, {"trainer.workers_per_node": 16}), CLUSTER)
     assert any("trainer.workers_per_node 16 exceeds its 8 GPUs" in p for p in too_many["problems"])
+
+
+def test_rank_0_host_memory_counts_two_buckets_beside_the_stored_publish():
+    """Publishing holds one gathered bucket and its packed buffer on rank 0, whatever the model's size; a
+    single group larger than online.publish_bucket_mb (70B's 2.1 GB embeddings) makes its own bucket."""
+    for preset in (PRESET_8B, PRESET_70B):
+        small, whole = (
+            make_plan(load_config(preset, {"online.publish_bucket_mb": mb}), CLUSTER) for mb in (256, 10**6)
+        )
+        shape = resolve_shape(load_config(preset).model.policy)
+        assert small["publish_bucket_bytes"] == 2 * shape.embedding_params > 256 * 2**20
+        assert whole["publish_bucket_bytes"] == whole["publish_bytes"]
+        host = [plan["roles"]["trainers"]["host_gib_per_node"] for plan in (small, whole)]
+        saved = host[0] - host[1]
+        expected = 2 * (small["publish_bucket_bytes"] - whole["publish_bytes"]) / 2**30
+        assert saved == pytest.approx(expected, abs=0.02)

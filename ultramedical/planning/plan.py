@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ultramedical.config import Config
-from ultramedical.planning.architecture import resolve_shape
+from ultramedical.planning.architecture import ModelShape, resolve_shape
 from ultramedical.planning.hardware import GIB, NodeType, read_cluster
 from ultramedical.planning.memory import (
     PROCESS_HOST_BYTES,
@@ -64,6 +64,15 @@ def _role_need(role: str, section: str, actors: int, gpus_per_actor: float, **fi
     )
 
 
+def largest_publish_bucket(config: Config, shape: ModelShape) -> int:
+    """Bytes of the largest publish bucket: buckets hold whole module groups (a decoder layer, the
+    embeddings, the lm_head; ultramedical/models/packed.py), so one group larger than
+    online.publish_bucket_mb makes a bucket of its own size."""
+    width = dtype_bytes(config)
+    largest_group = width * max(shape.embedding_params, shape.layer_params)
+    return min(width * shape.params, max(int(config.online.publish_bucket_mb * 2**20), largest_group))
+
+
 def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
     """The plan as a JSON-ready dict: `fits`, `roles`, `problems`, `publish_bytes`, `nodes`, `notes`."""
     policy = resolve_shape(config.model.policy)
@@ -73,6 +82,7 @@ def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
     notes: list[str] = []
     width = dtype_bytes(config)
     publish = width * policy.params
+    bucket = largest_publish_bucket(config, policy)
 
     t, g, r = config.trainer, config.generation, config.reward
     if t.zero_stage == 0 and t.offload_optimizer:
@@ -113,7 +123,8 @@ def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
         resource=t.node_resource,
         gpu_bytes=tmem.total,
         host_bytes_per_actor=int(tmem.host_offload_per_rank * PINNED_BUFFER_FACTOR) + PROCESS_HOST_BYTES,
-        host_bytes_fixed=3 * publish,  # rank 0: the gathered state dict, its packed buffer, the stored copy
+        # rank 0: a gathered bucket and its packed buffer; its node's object store holds the whole publish
+        host_bytes_fixed=2 * bucket + publish,
         host_load_per_actor=tmem.host_load_per_rank + PROCESS_HOST_BYTES,
         report={
             "model_states_gib": gib(tmem.model_states),
@@ -186,6 +197,7 @@ def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
         "roles": {n.role: n.report for n in (trainers, engines, scorers)},
         "problems": problems,
         "publish_bytes": publish,
+        "publish_bucket_bytes": bucket,
         "publish_gib": gib(publish),
         "params": {"policy": policy.params, "reward_model": reward.reward_params},
         "nodes": {
@@ -331,7 +343,8 @@ def format_plan(plan: dict[str, Any]) -> list[str]:
     """Human-readable lines (the CLI prints the JSON after them)."""
     lines = [
         f"plan for {plan['config']}: policy {plan['params']['policy'] / 1e9:.2f}B params, "
-        f"one weight publish {plan['publish_gib']} GiB"
+        f"one weight publish {plan['publish_gib']} GiB in buckets of up to "
+        f"{gib(plan['publish_bucket_bytes'])} GiB"
     ]
     for role, r in plan["roles"].items():
         where = ", ".join(f"{name} x{n}" for name, n in r.get("nodes", {}).items()) or "no GPU"
