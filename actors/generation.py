@@ -160,14 +160,12 @@ class GenerationPool:
             "tokens_per_s": totals["tokens"] / max(seconds, 1e-9),
         }
 
-    def install_bucket(self, bucket: ray.ObjectRef) -> list[ray.ObjectRef]:
-        """Start installing one bucket on every live engine; returns the calls (each gives its seconds)."""
-        live = [engine for engine, alive in zip(self.engines, self.alive, strict=True) if alive]
-        return [engine.install_weights.remote([bucket]) for engine in live]
-
-    def installed(self, buckets: list[ray.ObjectRef]) -> None:
-        """Record a finished publish, so an engine that restarts gets these weights."""
+    def install(self, buckets: list[ray.ObjectRef]) -> list[ray.ObjectRef]:
+        """Start installing a publish's buckets on every live engine, and keep them so an engine that
+        restarts gets these weights; returns the calls (each gives its seconds)."""
         self.weights = list(buckets)
+        live = [engine for engine, alive in zip(self.engines, self.alive, strict=True) if alive]
+        return [engine.install_weights.remote(self.weights) for engine in live]
 
     def _bring_up_to_date(self, engine: int) -> bool:
         """A restarted engine came back with the initial weights: give it the latest ones.

@@ -10,23 +10,23 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import ray
 
 from ultramedical.config import Config, torch_threads
-from ultramedical.models.packed import WeightPacker
+from ultramedical.models.packed import Bucket, PackedWeights, WeightPacker
 
 
 @dataclass(frozen=True)
-class PublishedBucket:
-    """One bucket of weights in the object store: a `PackedWeights` put by rank 0."""
+class Publication:
+    """A publish under way: rank 0's buckets (each a `PackedWeights` once its gather returns) and every
+    rank's gather calls, all already submitted."""
 
-    weights: ray.ObjectRef
+    buckets: list[ray.ObjectRef]
     nbytes: int
-    tensors: int
+    gathers: list[ray.ObjectRef]
 
 
 @ray.remote
@@ -101,17 +101,15 @@ class TrainerWorker:
         summary["lines"] = [line | {"round": round_index} for line in lines]
         return summary
 
-    def publish_plan(self, bucket_bytes: int) -> list[list[str]]:
+    def publish_plan(self, bucket_bytes: int) -> list[Bucket]:
         return self.learner.publish_buckets(bucket_bytes)
 
-    def publish_bucket(self, names: list[str]) -> PublishedBucket | None:
+    def publish_bucket(self, names: list[str]) -> PackedWeights | None:
         """Every rank joins the gather of these parameters; rank 0 packs them into its one reused buffer and
-        puts that in the object store (Ray copies it), so it holds one bucket beyond the gathered one."""
+        returns it, which Ray copies into the object store before this actor runs its next call: rank 0
+        holds one bucket beyond the gathered one."""
         with self.learner.gathered(names) as state:
-            if state is None:
-                return None
-            packed = self.packer.pack(state)
-        return PublishedBucket(ray.put(packed), packed.data.nbytes, len(packed.entries))
+            return None if state is None else self.packer.pack(state)
 
     def save(self, out_dir: str, tokenizer_from: str) -> None:
         from ultramedical.models.loading import load_tokenizer, save_model
@@ -150,11 +148,16 @@ class TrainerGroup:
         """Every rank gets the same reference; each trains on its shard of the round's data."""
         return ray.get([w.train.remote(round_index, items) for w in self.workers])[0]
 
-    def publish(self, bucket_bytes: int | None = None) -> Iterator[PublishedBucket]:
-        """Rank 0's buckets, one at a time: the next is gathered only when the caller asks for it."""
+    def publish(self, bucket_bytes: int | None = None) -> Publication:
+        """Submit every bucket's gather on every rank at once (each actor runs them in order) and return
+        without waiting: an engine given `buckets` installs each as soon as its gather returns."""
         plan = ray.get(self.workers[0].publish_plan.remote(bucket_bytes or self.bucket_bytes))
-        for names in plan:
-            yield ray.get([w.publish_bucket.remote(names) for w in self.workers])[0]
+        calls = [[w.publish_bucket.remote(bucket.names) for w in self.workers] for bucket in plan]
+        return Publication(
+            buckets=[ranks[0] for ranks in calls],
+            nbytes=sum(bucket.nbytes for bucket in plan),
+            gathers=[call for ranks in calls for call in ranks],
+        )
 
     def save(self, out_dir: str, tokenizer_from: str) -> None:
         ray.get([w.save.remote(out_dir, tokenizer_from) for w in self.workers])

@@ -1,9 +1,10 @@
 """Trained weights to the generation engines through the object store, in buckets.
 
-The trainers gather bucket b+1 (every rank joins; rank 0 packs and puts it) while every engine installs
-bucket b, and the next bucket is not gathered until the engines have finished the one before it: at most
-two buckets are in flight, and rank 0 holds one packed bucket beyond the parameters it gathers. The
-pool keeps the buckets' references so an engine that restarts can be given the same weights.
+The trainers gather the buckets one after another (under ZeRO-3 every rank joins each gather; rank 0 packs
+the bucket and returns it as one object), and every engine, given all the buckets' references up front,
+installs bucket b as soon as it is in the store while bucket b+1 is gathered, in one in-place reload.
+Rank 0 holds one packed bucket beyond the parameters it gathers; its node's object store holds the whole
+publish, which the pool keeps so an engine that restarts can be given the same weights.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class PublishStats:
     buckets: int
     bytes: int
     seconds: float  # from the first gather to the last engine's last install
-    install_seconds: float  # the slowest engine's install time, summed over buckets
+    install_seconds: float  # the slowest engine's install call (it waits for gathers still running)
 
     @property
     def bytes_per_s(self) -> float:
@@ -34,14 +35,9 @@ def publish_weights(
 ) -> PublishStats:
     """Publish the trainers' weights to every live engine (`bucket_bytes`: online.publish_bucket_mb)."""
     start = time.perf_counter()
-    published: list[ray.ObjectRef] = []
-    installing: list[ray.ObjectRef] = []
-    install_seconds, total_bytes = 0.0, 0
-    for bucket in trainers.publish(bucket_bytes):  # gathers this bucket while the last one installs
-        install_seconds += max(ray.get(installing), default=0.0)
-        installing = pool.install_bucket(bucket.weights)
-        published.append(bucket.weights)
-        total_bytes += bucket.nbytes
-    install_seconds += max(ray.get(installing), default=0.0)
-    pool.installed(published)
-    return PublishStats(len(published), total_bytes, time.perf_counter() - start, install_seconds)
+    publication = trainers.publish(bucket_bytes)
+    installs = pool.install(publication.buckets)
+    ray.get(publication.gathers)
+    install_seconds = max(ray.get(installs), default=0.0)
+    seconds = time.perf_counter() - start
+    return PublishStats(len(publication.buckets), publication.nbytes, seconds, install_seconds)

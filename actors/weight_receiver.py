@@ -8,7 +8,10 @@ read-only; the engine actor never holds or re-sends the bytes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import ray
+import torch
 
 from ultramedical.generation.weight_sync import WeightReceiver
 
@@ -26,11 +29,14 @@ def bucket_handles(buckets: list[ray.ObjectRef]) -> bytes:
 
 class ObjectStoreWeightReceiver(WeightReceiver):
     def install_published(self, handles: bytes) -> int:
-        """Load each bucket (a `PackedWeights`) of `bucket_handles(...)` in turn; returns the number of
+        """Load the buckets (`PackedWeights`) of `bucket_handles(...)` in one in-place reload, reading each
+        from the store as the reload reaches it (its gather may still be running); returns the number of
         tensors installed."""
-        installed = 0
-        for bucket in ray.cloudpickle.loads(handles):
-            packed = ray.get(bucket)
-            installed += self.install_weights(packed.tensors())
-            del packed  # let the store unmap this bucket before the next one is read
-        return installed
+
+        def tensors() -> Iterator[tuple[str, torch.Tensor]]:
+            for bucket in ray.cloudpickle.loads(handles):
+                packed = ray.get(bucket)
+                yield from packed.tensors().items()
+                del packed  # this bucket's mapping is released once vLLM has copied its tensors
+
+        return self.install_tensors(tensors())

@@ -68,14 +68,16 @@ LLAMA = [
 
 def test_buckets_keep_decoder_layers_whole_and_hold_every_parameter_once():
     buckets = plan_buckets(LLAMA, bucket_bytes=6000)
-    assert [name for bucket in buckets for name in bucket] == [name for name, _ in LLAMA]
+    assert [name for bucket in buckets for name in bucket.names] == [name for name, _ in LLAMA]
+    assert sum(bucket.nbytes for bucket in buckets) == sum(-(-n // 64) * 64 for _, n in LLAMA)
     for bucket in buckets:
-        groups = {module_group(name) for name in bucket}
+        groups = {module_group(name) for name in bucket.names}
         for group in groups:  # a group that starts in this bucket ends in it
-            assert all(name in bucket for name, _ in LLAMA if module_group(name) == group)
+            assert all(name in bucket.names for name, _ in LLAMA if module_group(name) == group)
     # 5440 bytes a layer: two never share a 6000-byte bucket, nor a layer the embedding's; the final
     # norm fits beside the last layer, and lm_head goes alone.
-    assert [len(b) for b in buckets] == [1, 8, 8, 9, 1]
+    assert [len(b.names) for b in buckets] == [1, 8, 8, 9, 1]
+    assert max(b.nbytes for b in buckets) <= 6000
 
 
 def test_a_group_larger_than_the_bucket_is_a_bucket_of_its_own():

@@ -13,29 +13,39 @@ from typing import Any
 
 
 class WeightReceiver:
+    def install_tensors(self, tensors: Iterator[tuple[str, Any]]) -> int:
+        """Load (HF name, tensor) pairs into the running model in one call; returns how many there were.
+
+        reload_weights maps HF names onto vLLM's fused layers; loading into the model directly fails on
+        CPU ('Parameter' object has no attribute 'weight_loader'). One call for a whole model: each call
+        has a fixed cost (see bench/README.md), so installs are not split into many calls."""
+        count = 0
+
+        def counted() -> Iterator[tuple[str, Any]]:
+            nonlocal count
+            for item in tensors:
+                count += 1
+                yield item
+
+        self.reload_weights(weights_iterator=counted())
+        return count
+
     def install_weights(self, state_dict: dict[str, Any]) -> int:
-        # reload_weights maps HF names onto vLLM's fused layers; loading into the model directly
-        # fails on CPU ('Parameter' object has no attribute 'weight_loader').
-        self.reload_weights(weights_iterator=iter(state_dict.items()))
-        return len(state_dict)
+        return self.install_tensors(iter(state_dict.items()))
 
     def install_checkpoint(self, directory: str) -> int:
         """Load a saved HF checkpoint's safetensors files into the running model, tensor by tensor (the
         disk path of OpenRLHF-style recipes: the engine keeps running, only the weights change)."""
-        count = 0
+        from safetensors import safe_open
+
+        files = sorted(Path(directory).glob("*.safetensors"))
+        if not files:
+            raise FileNotFoundError(f"no *.safetensors files in checkpoint directory {directory}")
 
         def tensors() -> Iterator[tuple[str, Any]]:
-            nonlocal count
-            from safetensors import safe_open
-
-            files = sorted(Path(directory).glob("*.safetensors"))
-            if not files:
-                raise FileNotFoundError(f"no *.safetensors files in checkpoint directory {directory}")
             for path in files:
                 with safe_open(str(path), framework="pt") as handle:
                     for name in handle.keys():  # noqa: SIM118 - safe_open has no __iter__
-                        count += 1
                         yield name, handle.get_tensor(name)
 
-        self.reload_weights(weights_iterator=tensors())
-        return count
+        return self.install_tensors(tensors())

@@ -5,9 +5,10 @@ NumPy buffer is written into the store in a single copy and read back without on
 and `WeightPacker` keeps its buffer from one publish to the next, so packing touches no fresh memory.
 
 A large model is published in buckets (`plan_buckets`), so the publishing rank holds one bucket's bytes at
-a time rather than the whole model. A bucket never splits a decoder layer: vLLM fuses q/k/v and gate/up
-into one layer, and its in-place reload processes a layer once all of the layer's parts have arrived in
-one call, finishing a partly loaded one at the end of the call (vLLM 0.32, model_loader/reload).
+a time rather than the whole model. A bucket never splits a decoder layer, so a ZeRO-3 gather fetches whole
+layers and a bucket can be loaded on its own: vLLM fuses q/k/v and gate/up into one layer, and its in-place
+reload finishes a layer when all of its parts have arrived, or at the end of the call (vLLM 0.32,
+model_loader/reload).
 """
 
 from __future__ import annotations
@@ -95,22 +96,28 @@ def module_group(name: str) -> str:
     return match.group(1) if match else name.rpartition(".")[0]
 
 
-def plan_buckets(sizes: Sequence[tuple[str, int]], bucket_bytes: int) -> list[list[str]]:
-    """Parameter names in publish order, cut into buckets of about `bucket_bytes` (each parameter's bytes
-    counted as `_layout` packs them). Module groups stay whole: a group larger than `bucket_bytes` is a
-    bucket on its own, so the largest bucket is max(bucket_bytes, largest group)."""
+@dataclass(frozen=True)
+class Bucket:
+    names: list[str]  # parameter names, in publish order
+    nbytes: int  # packed size (each tensor padded as `_layout` pads it)
+
+
+def plan_buckets(sizes: Sequence[tuple[str, int]], bucket_bytes: int) -> list[Bucket]:
+    """Parameters in publish order, cut into buckets of about `bucket_bytes`. Module groups stay whole: a
+    group larger than `bucket_bytes` is a bucket on its own, so the largest bucket is
+    max(bucket_bytes, largest group)."""
     if bucket_bytes <= 0:
         raise ValueError(f"bucket size must be positive, got {bucket_bytes} bytes")
     groups: dict[str, list[tuple[str, int]]] = {}
     for name, nbytes in sizes:
         groups.setdefault(module_group(name), []).append((name, -(-nbytes // _ALIGN) * _ALIGN))
-    buckets: list[list[str]] = []
+    cut: list[list[tuple[str, int]]] = []
     filled = bucket_bytes  # forces a new bucket for the first group
     for members in groups.values():
         group_bytes = sum(nbytes for _, nbytes in members)
         if filled + group_bytes > bucket_bytes:
-            buckets.append([])
+            cut.append([])
             filled = 0
-        buckets[-1].extend(name for name, _ in members)
+        cut[-1].extend(members)
         filled += group_bytes
-    return buckets
+    return [Bucket([name for name, _ in members], sum(n for _, n in members)) for members in cut]

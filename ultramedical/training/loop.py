@@ -21,7 +21,7 @@ import torch.distributed as dist
 
 from ultramedical.config import Config
 from ultramedical.models.loading import load_policy, load_reward_model, resolve_dtype
-from ultramedical.models.packed import plan_buckets
+from ultramedical.models.packed import Bucket, plan_buckets
 from ultramedical.training.algorithm import Algorithm, Example, ForwardContext
 from ultramedical.training.deepspeed_setup import (
     build_engine,
@@ -285,8 +285,8 @@ class Learner:
     def full_state_dict(self, copy: bool = True) -> dict[str, torch.Tensor] | None:
         return gather_full_state_dict(self.engine, self.config.trainer.zero_stage, copy)
 
-    def publish_buckets(self, bucket_bytes: int) -> list[list[str]]:
-        """The parameter names of each publish bucket; the same on every rank."""
+    def publish_buckets(self, bucket_bytes: int) -> list[Bucket]:
+        """The publish buckets (parameter names and packed bytes); the same on every rank."""
         return plan_buckets(parameter_bytes(self.engine.module), bucket_bytes)
 
     def gathered(self, names: list[str]) -> AbstractContextManager[dict[str, torch.Tensor] | None]:
