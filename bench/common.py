@@ -57,16 +57,23 @@ class Assets:
 def ensure_assets(root: Path = OUT_DIR) -> Assets:
     """The sample corpus and the `tiny` and `small` policy + reward models, built once under `root`."""
     from ultramedical.data.sample import generate_sample_corpus
-    from ultramedical.models.tiny import init_tiny_models
-    from ultramedical.rundir import is_complete_model
 
     assets = Assets(Path(root).resolve())
     if not (assets.data / "preferences.jsonl").is_file():
         generate_sample_corpus(assets.data)
     for size in ("tiny", "small"):
-        if not (is_complete_model(assets.policy(size)) and is_complete_model(assets.reward(size))):
-            init_tiny_models(assets.data, assets.policy(size).parent, size=size)
+        ensure_model(assets, size)
     return assets
+
+
+def ensure_model(assets: Assets, size: str) -> Path:
+    """The `size` policy + reward model under the assets, built once; returns the policy's directory."""
+    from ultramedical.models.tiny import init_tiny_models
+    from ultramedical.rundir import is_complete_model
+
+    if not (is_complete_model(assets.policy(size)) and is_complete_model(assets.reward(size))):
+        init_tiny_models(assets.data, assets.policy(size).parent, size=size)
+    return assets.policy(size)
 
 
 def parameter_count(model_dir: Path) -> int:

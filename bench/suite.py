@@ -35,10 +35,10 @@ from bench.common import (
     bench_config,
     compared,
     ensure_assets,
+    ensure_model,
     load_average,
     matmul_peak,
     not_measured,
-    parameter_count,
     require_equal,
     trl_missing,
     trl_version,
@@ -47,6 +47,7 @@ from bench.common import (
 REPORT_ORDER = (
     "generation",
     "weight_publish",
+    "weight_publish_cross_node",
     "dpo_train",
     "rm_train",
     "online_round",
@@ -56,17 +57,20 @@ REPORT_ORDER = (
 )
 RUN_ORDER = (
     "generation",
-    "weight_publish",
     "online_round",
     "round_scaling",
     "dpo_train",
     "rm_train",
     "mfu",
     "reward_serving",
+    # Last: they run the 1.1 GB `large` model on actors of their own (the cross-node one on its own cluster).
+    "weight_publish",
+    "weight_publish_cross_node",
 )
 UNITS = {
     "generation": ("tokens/s", "transformers generate"),
-    "weight_publish": ("s", "disk checkpoint + new vLLM engine"),
+    "weight_publish": ("s", "disk reload: save + reload_weights into the live engine"),
+    "weight_publish_cross_node": ("bytes/s", "the same publish within one node"),
     "dpo_train": ("tokens/s", "TRL DPOTrainer"),
     "rm_train": ("tokens/s", "TRL RewardTrainer"),
     "online_round": ("prompts/s", "TRL OnlineDPOTrainer"),
@@ -75,6 +79,8 @@ UNITS = {
     "round_scaling": ("s", "4 x round at P prompts"),
 }
 THREADS = 2  # torch threads of every in-process baseline: the machine's cores
+# One fresh local instance for the suite (never a cluster another process left in /tmp/ray)
+RAY_INIT = {"address": "local", "num_cpus": RAY_CPUS, "include_dashboard": False, "log_to_driver": False}
 
 
 @dataclass
@@ -162,18 +168,25 @@ def bench_generation(ctx: Context) -> Result:
     )  # fmt: skip
 
 
+def large_config(ctx: Context) -> Any:
+    """The weight-publish benches' trainers (ZeRO-3, the paper presets' stage) and engine, on `large`."""
+    ensure_model(ctx.assets, "large")
+    return bench_config(ctx.assets, ctx.runs_root, "large", {"trainer.zero_stage": 3})
+
+
 def bench_weight_publish(ctx: Context) -> Result:
     from bench import generation, weight_publish
 
-    pool = ctx.get_pool(1)
-    policy = str(ctx.assets.policy("small"))
+    ctx.release_actors()  # the small model's actors give their memory back first
     item = generation.prompt_items(ctx.assets, 1)[0]
-    # The baseline's new engine starts eager, its fastest start (9 s here; compiled, 36-61 s).
-    restart = pool.gen.model_copy(update={"enforce_eager": True})
-    return weight_publish.run(
-        ctx.get_trainers(), pool, restart, policy, parameter_count(ctx.assets.policy("small")), item,
-        OUT_DIR / "weight_publish", ctx.sizes.reps,
-    )  # fmt: skip
+    return weight_publish.run(large_config(ctx), item, OUT_DIR / "weight_publish", ctx.sizes.reps)
+
+
+def bench_weight_publish_cross_node(ctx: Context) -> Result:
+    from bench import publish_cross_node
+
+    ctx.release_actors()
+    return publish_cross_node.run(large_config(ctx), ctx.sizes.reps, RAY_INIT)
 
 
 def bench_online_round(ctx: Context) -> Result:
@@ -302,6 +315,7 @@ class _NotMeasured(Exception):
 BENCHES: dict[str, Callable[[Context], Result]] = {
     "generation": bench_generation,
     "weight_publish": bench_weight_publish,
+    "weight_publish_cross_node": bench_weight_publish_cross_node,
     "online_round": bench_online_round,
     "round_scaling": bench_round_scaling,
     "dpo_train": bench_dpo_train,
@@ -359,7 +373,7 @@ def run_suite(only: list[str] | None = None, quick: bool = False, out: Path | No
         "matmul_peak": peak,
         "load_average_start": load_average(),
     }
-    ray.init(num_cpus=RAY_CPUS, include_dashboard=False, log_to_driver=False)
+    ray.init(**RAY_INIT)
     results: dict[str, Result] = {}
     failures: list[str] = []
     try:
@@ -474,7 +488,19 @@ def _extras(results: dict[str, Result]) -> list[str]:
             lines.append(f"- round_scaling, {engines.replace('_', ' ')}: {points}")
     r = results.get("weight_publish")
     if r and r.ratio is not None:
-        lines.append(f"- weight_publish target ratio: {r.runs['target_ratio']}x")
+        memory, whole = r.runs["rank0_memory"], r.runs["one_bucket_reference"]
+        restart = sorted(x["seconds"] for x in r.runs["restart_baseline"]["reps"])
+        gib = 2**30
+        lines.append(
+            f"- weight_publish ({r.runs['state_dict_bytes'] / 1e9:.2f} GB in {r.runs['buckets']} buckets of "
+            f"{r.runs['bucket_bytes'] / 2**20:.0f} MiB): ours "
+            f"{max(r.runs['ours_bytes_per_s']) / 1e6:.0f} MB/s at best; rank 0's first publish raised its "
+            f"anonymous RSS by {memory['rss_anon_extra'] / gib:.2f} GiB (VmHWM {memory['vm_hwm'] / gib:.2f} "
+            "GiB), one bucket for the whole model by "
+            f"{whole['rank0_memory']['rss_anon_extra'] / gib:.2f} GiB (VmHWM "
+            f"{whole['rank0_memory']['vm_hwm'] / gib:.2f} GiB); disk restart (RLHFlow's way) median "
+            f"{restart[len(restart) // 2]:.1f} s"
+        )
     for name in REPORT_ORDER:
         r = results.get(name)
         if r and (r.runs.get("not_measured") or r.runs.get("error")):

@@ -10,7 +10,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     init = subparsers.add_parser("init-model", help="build the embedded tiny Llama policy and reward model")
     init.add_argument("--corpus", default="artifacts/data", help="sample corpus the tokenizer is fitted to")
     init.add_argument("--out", default="artifacts/tiny", help="writes OUT/policy and OUT/reward")
-    init.add_argument("--size", choices=("tiny", "small"), default="tiny", help="~5M or ~13M parameters")
+    init.add_argument(
+        "--size", choices=("tiny", "small", "large"), default="tiny", help="~5M, ~13M or ~280M parameters"
+    )
     init.add_argument(
         "--like",
         choices=("embedded", "llama3"),

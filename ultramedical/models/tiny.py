@@ -23,6 +23,7 @@ SIZES = {
         2,
         1024,
     ),  # about 12-14 M parameters: benchmarks, where fixed overheads must not decide
+    "large": (1024, 24, 16, 4, 2816),  # about 280 M parameters, 1.1 GB in fp32: the weight-publish bench
 }
 
 
