@@ -68,3 +68,15 @@ def kill_session(session_id: int, deadline_s: float = 60) -> None:
                 pass
         assert time.monotonic() < deadline, f"processes {pids} of session {session_id} would not die"
         time.sleep(0.2)
+
+
+def weights_moved(trained: Path, initial: Path) -> bool:
+    """`trained` loads as a policy with `initial`'s parameter names and shapes, and training changed some."""
+    import torch
+
+    from ultramedical.models.loading import load_policy
+
+    after, before = (load_policy(path).state_dict() for path in (trained, initial))
+    assert after.keys() == before.keys()
+    assert all(after[name].shape == before[name].shape for name in after)
+    return any(not torch.equal(after[name], before[name]) for name in after)

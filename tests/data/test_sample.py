@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -60,15 +59,11 @@ def split_mcq(prompt: str) -> tuple[str, dict[str, str]]:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("corpus")
-    start = time.perf_counter()
     paths = generate_sample_corpus(out, seed=0)
-    elapsed = time.perf_counter() - start
-    return {"dir": out, "paths": paths, "elapsed": elapsed,
-            "rows": {name: read(path) for name, path in paths.items()}}
+    return {"dir": out, "paths": paths, "rows": {name: read(path) for name, path in paths.items()}}
 
 
-def test_generation_is_fast_and_writes_every_file(corpus):
-    assert corpus["elapsed"] < 10
+def test_generation_writes_every_file(corpus):
     paths = corpus["paths"]
     assert sorted(str(p.relative_to(corpus["dir"])) for p in paths.values()) == sorted(SAMPLE_FILES)
     assert all(p.is_file() for p in paths.values())

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import ray
 from online_support import PROMPTS, assert_run_is_whole, online_arguments, read_jsonl
+from tiny_support import weights_moved
 
 import jobs.iterative_dpo as iterative_dpo
 from actors.trainer_group import TrainerGroup
-from ultramedical.models.loading import load_policy
 from ultramedical.online.rounds import RoundStore
 from ultramedical.reporting import write_report
 
@@ -103,7 +103,7 @@ def test_lost_trainer_round_is_redone_then_resume_continues(
     assert (run_dir / "round-1" / "completions.jsonl").read_bytes() == first_round
     third = read_jsonl(run_dir / "round-3" / "completions.jsonl")
     assert len(third) == PROMPTS and third[0]["prompt_id"]
-    assert load_policy(run_dir / "final") is not None
+    assert weights_moved(run_dir / "final", artifacts / "tiny" / "policy")
 
     # The report of this finished run shows its rounds: the per-round table and the reward figures.
     markdown, html = write_report(tmp_path / "run")
