@@ -13,8 +13,9 @@ from ray.exceptions import RayActorError
 
 from actors.recovery import call_when_available
 from actors.weight_receiver import OBJECT_STORE_RECEIVER, bucket_handles
-from ultramedical.config import GenerationConfig, torch_threads
+from ultramedical.config import GenerationConfig
 from ultramedical.generation.engine import Sampling
+from ultramedical.runtime import torch_threads
 
 
 def call_size(items: int, per_call: int, engines: int) -> int:

@@ -9,7 +9,8 @@ import ray
 from ray.exceptions import RayActorError
 
 from actors.recovery import call_when_available
-from ultramedical.config import RewardConfig, torch_threads
+from ultramedical.config import RewardConfig
+from ultramedical.runtime import torch_threads
 
 
 @ray.remote
@@ -32,7 +33,7 @@ class RewardScorer:
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Adds `rewards` (one per completion) to each item of part `part` of `parts` equal, contiguous
         parts of a batch: the model's score plus the letter rule."""
-        from ultramedical.models.reward import answer_rule
+        from ultramedical.online.rewards import answer_rule
 
         start = time.perf_counter()
         items = items[len(items) * part // parts : len(items) * (part + 1) // parts]
@@ -88,7 +89,7 @@ class ScorerPool:
         """Score every batch (by reference, round-robin over scorers, re-sent if a scorer dies).
 
         With fewer batches than scorers each batch is scored in parts, one per scorer, so no scorer
-        idles: on 2 CPU cores two one-thread scorers took 3.2 s where one two-thread scorer took 3.7 s.
+        idles (two one-thread scorers beat one two-thread scorer on CPU: bench/README.md, design decisions).
         Returns the scored parts in batch order (a list of item lists, like the batches)."""
         start = time.perf_counter()
         parts = -(-len(self.scorers) // max(len(batches), 1))  # ceil

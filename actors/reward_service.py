@@ -34,10 +34,11 @@ from pydantic import BaseModel, ConfigDict
 from ray import serve
 from ray.serve import Application
 
-from ultramedical.config import Config, RewardConfig, ServeConfig, load_config, torch_threads
+from ultramedical.config import Config, RewardConfig, ServeConfig, load_config
 from ultramedical.data.schemas import Message
 from ultramedical.models.loading import local_or_hub
 from ultramedical.models.reward import RewardModel
+from ultramedical.runtime import torch_threads
 from ultramedical.serving.api import (
     ReloadBusy,
     ReloadFailed,

@@ -15,8 +15,9 @@ from typing import Any
 
 import ray
 
-from ultramedical.config import Config, torch_threads
+from ultramedical.config import Config
 from ultramedical.models.packed import Bucket, PackedWeights, WeightPacker
+from ultramedical.runtime import torch_threads
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from ultramedical.config import (
     dump_config,
     load_config,
     parse_overrides,
+    read_preset,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +71,7 @@ def lookup(config: Config, dotted: str) -> object:
 
 @pytest.mark.parametrize("preset", PAPER_PRESETS, ids=lambda p: p.stem)
 def test_paper_presets_load_with_every_key_they_set(preset):
-    raw = yaml.safe_load(preset.read_text())
+    raw = read_preset(preset)
     config = load_config(preset)
     assert set(raw) <= set(Config.model_fields)
     written = leaves(raw)
@@ -86,11 +87,11 @@ def test_paper_presets_load_with_every_key_they_set(preset):
 
 @pytest.mark.parametrize("preset", PAPER_PRESETS, ids=lambda p: p.stem)
 def test_a_paper_preset_that_gains_an_unknown_key_in_any_section_fails(preset, tmp_path):
-    raw = yaml.safe_load(preset.read_text())
+    raw = read_preset(preset)
     sections = [None, *(name for name, value in raw.items() if isinstance(value, dict))]
     assert {"trainer", "generation", "reward", "online", "serve"} <= set(sections)
     for section in sections:
-        changed = yaml.safe_load(preset.read_text())
+        changed = read_preset(preset)
         (changed if section is None else changed[section])["surplus_key"] = 1
         copy = tmp_path / f"{section}-{preset.name}"
         copy.write_text(yaml.safe_dump(changed))
@@ -384,3 +385,18 @@ def test_huge_integer_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         config_from_dict({**MINIMAL, "name": 10**5000})
     assert "'name'" in str(info.value)
+
+
+def test_a_preset_states_only_its_differences_from_its_base(tmp_path):
+    seventy, eight = (read_preset(PAPER_PRESETS[0].parent / f"llama3-{size}.yaml") for size in ("70b", "8b"))
+    own = yaml.safe_load((PAPER_PRESETS[0].parent / "llama3-70b.yaml").read_text())
+    assert own["base"] == "llama3-8b.yaml" and "base" not in seventy
+    assert seventy["trainer"]["num_workers"] == 32 and seventy["trainer"]["zero_stage"] == 3  # own; base's
+    assert seventy["online"] == eight["online"] and seventy["data"] == eight["data"]
+    (tmp_path / "a.yaml").write_text("base: b.yaml\nname: a\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\nname: b\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("base: missing.yaml\n")
+    with pytest.raises(ConfigError, match="cannot read its base preset"):
+        load_config(tmp_path / "c.yaml")

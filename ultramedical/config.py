@@ -156,11 +156,6 @@ THREADS_HELP = (
 )
 
 
-def torch_threads(threads: int | None, cpus: float) -> int:
-    """An actor's torch intra-op threads: the configured number, else the CPUs Ray granted it (at least 1)."""
-    return threads or max(1, int(cpus))
-
-
 class GenerationConfig(Section):
     """The vLLM generation pool."""
 
@@ -415,6 +410,11 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
 
 def load_config(path: str | Path, overrides: dict[str, Any] | list[str] | None = None) -> Config:
     """Read a YAML preset, apply dotted overrides, validate; raise ConfigError naming any bad key."""
+    return config_from_dict(read_preset(path), overrides, origin=str(path))
+
+
+def read_preset(path: str | Path) -> dict[str, Any]:
+    """A preset's YAML tree, with its `base` preset (if any) merged under it."""
     path = Path(path)
     try:
         tree = _yaml_load(path.read_text(encoding="utf-8")) or {}
@@ -426,7 +426,30 @@ def load_config(path: str | Path, overrides: dict[str, Any] | list[str] | None =
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(tree).__name__}")
-    return config_from_dict(tree, overrides, origin=str(path))
+    return _with_base(tree, path)
+
+
+def _with_base(tree: dict[str, Any], path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A preset with `base: OTHER.yaml` (relative to its own directory) is that preset with these keys
+    written over it, section by section, so a preset states only its differences."""
+    if "base" not in tree:
+        return tree
+    base_path = (path.parent / str(tree.pop("base"))).resolve()
+    if base_path in seen:
+        raise ConfigError(f"{path}: base presets form a cycle through {base_path}")
+    try:
+        base = _yaml_load(base_path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read its base preset {base_path}: {exc}") from None
+    if not isinstance(base, dict):
+        raise ConfigError(f"{base_path}: the top level must be a mapping of sections")
+    merged = _with_base(base, base_path, (*seen, path.resolve()))
+    for key, value in tree.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 def config_from_dict(

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ultramedical.models.reward import RewardModel, answer_rule, length_chunks
+from ultramedical.models.reward import RewardModel, length_chunks
+from ultramedical.online.rewards import answer_rule
 
 
 @pytest.mark.parametrize("max_padding", [None, 0.0, 0.25, 1.0])

@@ -1,4 +1,4 @@
-"""A deterministic sample corpus built from the embedded knowledge base (no network, well under 10 s).
+"""A deterministic sample corpus built from the embedded knowledge base (no network).
 
 `generate_sample_corpus(out_dir, seed)` writes, as UTF-8 JSON Lines:
 

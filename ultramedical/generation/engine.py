@@ -43,8 +43,8 @@ def build_llm(
     `worker_extension` names the class vLLM mixes into its workers (a `WeightReceiver` or a subclass).
 
     On CPU the forward runs on `threads` torch threads (None: every CPU this process may use). vLLM
-    otherwise drops torch to one thread for serving unless OMP_NUM_THREADS is set; with a second
-    thread the 12.6M-parameter bench policy generated 8,192 tokens in 8.0 s instead of 12.9 s on 2 cores.
+    otherwise drops torch to one thread for serving unless OMP_NUM_THREADS is set, which leaves a core
+    idle (measured: bench/README.md, design decisions).
     """
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     distributed = gen.tensor_parallel_size > 1

@@ -13,7 +13,6 @@ import torch
 
 from ultramedical.data.chat import render
 from ultramedical.data.schemas import Message
-from ultramedical.eval.extract import extract_choice
 from ultramedical.models.loading import load_reward_model, load_tokenizer, resolve_dtype
 from ultramedical.models.padding import pad
 from ultramedical.models.shared_prefix import (
@@ -42,8 +41,8 @@ class RewardModel:
         """`max_padding`: most padding a forward may carry, as a fraction of its real tokens (None: no
         limit). "auto": 0.05 on a CPU, which pays for a padded token as for a real one (and for attention
         over it, quadratically), so a batch of requests of mixed lengths runs as several shorter forwards
-        instead of one padded to the longest; no limit on a GPU. A one-thread scorer took 2.4-2.5 s with
-        0.05 and 2.8-3.1 s with 0.25 for the bench round's 16 prompts x 2 responses."""
+        instead of one padded to the longest; no limit on a GPU (measured: bench/README.md, design
+        decisions)."""
         use_gpu = torch.cuda.is_available() if use_gpu is None else use_gpu
         if max_padding == "auto":
             max_padding = None if use_gpu else CPU_MAX_PADDING
@@ -159,14 +158,3 @@ def length_chunks(
         chunk.append(index)
         real += length
     return [*chunks, chunk] if chunk else chunks
-
-
-def answer_rule(
-    response: str, answer: str, choices: str, bonus: float, penalty: float, prompt: str = ""
-) -> float:
-    """+bonus when a response to a question with an answer key commits to the right answer,
-    -penalty when it commits to another or to none; 0 for open questions. `prompt` lets a response
-    that names an option by its text count (see `extract_choice`)."""
-    if not answer or not choices or not (bonus or penalty):
-        return 0.0
-    return bonus if extract_choice(response, choices, prompt) == answer else -penalty

@@ -48,7 +48,7 @@ def common_prefix(sequences: Sequence[Sequence[int]]) -> int:
 def attention_mask(segment_ids: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """[batch, 1, query, key], additive (0 or the dtype's minimum): causal in row order, over the prefix
     and the query's own suffix. Additive rather than boolean: both sdpa and eager attention take it, and
-    sdpa ran faster with it on CPU (0.147 s vs 0.181 s for six layers' worth of 16 rows of 320 tokens).
+    sdpa ran faster with it on CPU (bench/README.md, design decisions).
 
     A padding query sees itself only: a row with nothing to attend to gives NaN in sdpa, and a NaN
     activation poisons the weight gradients even where its own gradient is zero.

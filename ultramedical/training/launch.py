@@ -18,10 +18,11 @@ from typing import Any
 import torch
 
 from ultramedical.cluster import connect_ray
-from ultramedical.config import Config, torch_threads
+from ultramedical.config import Config
 from ultramedical.io import append_jsonl, atomic_write_json, atomic_write_text
 from ultramedical.models.loading import local_or_hub
 from ultramedical.rundir import RunDir, is_complete_model
+from ultramedical.runtime import torch_threads
 from ultramedical.training import ALGORITHMS
 from ultramedical.training.loop import Learner, Progress, planned_steps
 from ultramedical.training.tokenized import TokenizedExamples, extras_by_column, tokenize_to_disk
