@@ -14,6 +14,7 @@ from pathlib import Path
 NAMES = (
     "generation",
     "weight_publish",
+    "weight_publish_cross_node",
     "dpo_train",
     "rm_train",
     "online_round",
