@@ -4,7 +4,7 @@ generator) in prompts/s, against TRL's `OnlineDPOTrainer`; and how a round's tim
 Ours is the round of `jobs/iterative_dpo.py` with its actors alive across rounds (the controller's work,
 without persisting the round to disk or grading held-out questions, which TRL does not do either):
 `GenerationPool.generate` -> `ScorerPool.score` -> `assemble_round` -> `TrainerGroup.train` ->
-`TrainerGroup.publish` -> `GenerationPool.install_weights`.
+`publish_weights` (actors/weight_publish.py).
 TRL's (trl.experimental.online_dpo in trl 1.16) is `OnlineDPOTrainer.train()` over the same prompts, one
 epoch, with the same policy, reward model, K = 2 (fixed by that trainer), max new tokens and DPO beta;
 generation through `transformers` `generate` (its default, `use_vllm=False`).

@@ -86,7 +86,7 @@ CHECKS: tuple[Check, ...] = (
     Check("LLM.generate(use_tqdm=)", ENGINE, r"def generate\([^)]*\buse_tqdm\b", LLM_FILE),
     Check("LLM.collective_rpc", ENGINE, r"def collective_rpc\(", LLM_FILE),
     Check("LLM.reset_prefix_cache", ENGINE, r"def reset_prefix_cache\(", LLM_FILE),
-    # WeightReceiver.install_weights calls self.reload_weights(weights_iterator=...) inside the worker
+    # WeightReceiver.install_tensors calls self.reload_weights(weights_iterator=...) inside the worker
     Check("Worker.reload_weights", WEIGHT_SYNC, r"def reload_weights\(", ("vllm/v1/worker/*worker*.py",)),
     Check(
         "reload_weights(weights_iterator=)",

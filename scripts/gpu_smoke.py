@@ -168,7 +168,7 @@ def train_stage(config: Any, stage: str, spec: dict[str, Any]) -> dict[str, Any]
         "loss": lines[-1]["loss"] if lines else None,
         "tokens_per_s": lines[-1]["tokens_per_s"] if lines else None,
     }
-    state = learner.full_state_dict(copy=True)  # every rank joins the gather; rank 0 gets the weights
+    state = learner.full_state_dict()  # every rank joins the gather; rank 0 gets the weights
     if state is not None:
         expected = {name: tuple(p.ds_shape) for name, p in learner.engine.module.named_parameters()}
         check["gathered_parameters"] = sum(t.numel() for t in state.values())

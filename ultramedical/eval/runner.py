@@ -11,22 +11,10 @@ from ultramedical.config import Config
 from ultramedical.eval.benchmarks import BenchmarkItem, load_benchmark
 from ultramedical.eval.mcq import evaluate_mcq, sampling_for
 from ultramedical.eval.reward_bench import load_reward_pairs, reward_accuracy
-from ultramedical.generation.engine import Sampling, build_llm, generate, install_weights
+from ultramedical.generation.engine import Sampling, build_llm, generate, install_checkpoint
 from ultramedical.generation.items import benchmark_items
 from ultramedical.io import append_jsonl, atomic_write_jsonl
 from ultramedical.models.loading import load_tokenizer, local_or_hub
-
-
-def read_weights(model_dir: str | Path) -> dict[str, Any]:
-    from safetensors.torch import load_file
-
-    files = sorted(Path(model_dir).glob("*.safetensors"))
-    if not files:
-        raise FileNotFoundError(f"{model_dir}: no safetensors weights")
-    state: dict[str, Any] = {}
-    for file in files:
-        state.update(load_file(str(file)))
-    return state
 
 
 class PolicyEvaluator:
@@ -44,7 +32,7 @@ class PolicyEvaluator:
     def switch_to(self, model: str) -> None:
         model = local_or_hub(model)
         if model != self.model:
-            install_weights(self.llm, read_weights(model))
+            install_checkpoint(self.llm, model)
             self.model = model
 
     def generate(self, items: Sequence[BenchmarkItem], sampling: Sampling) -> list[list[str]]:

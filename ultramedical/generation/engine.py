@@ -113,16 +113,6 @@ def generate(
     ]
 
 
-def install_weights(llm: Any, weights: Any) -> None:
-    """Replace the engine's weights in place and drop KV blocks cached under the old ones.
-    `weights`: a state dict, or the `PackedWeights` a trainer publishes."""
-    from ultramedical.models.packed import PackedWeights
-
-    state_dict = weights.tensors() if isinstance(weights, PackedWeights) else weights
-    llm.collective_rpc("install_weights", args=(state_dict,))
-    llm.reset_prefix_cache()
-
-
 def install_published(llm: Any, handles: bytes) -> None:
     """Install published buckets, handing every worker the buckets' serialized handles (not their bytes):
     each worker fetches them itself through its worker extension's `install_published`, so no tensor is

@@ -1,8 +1,8 @@
-"""vLLM worker extension: installs a state dict (HF parameter names) into the running model.
+"""vLLM worker extension: installs weights (HF parameter names) into the running model.
 
-vLLM mixes this class into its worker when the engine is built with
-`worker_extension_cls="ultramedical.generation.weight_sync.WeightReceiver"`; the engine calls it through
-`llm.collective_rpc("install_weights", args=(state_dict,))`.
+vLLM mixes this class (or a subclass, e.g. actors/weight_receiver.py) into its worker when the engine is
+built with `worker_extension_cls=...`; the engine calls its methods through `llm.collective_rpc(name, ...)`
+(generation/engine.py: `install_checkpoint`, `install_published`).
 """
 
 from __future__ import annotations
@@ -29,9 +29,6 @@ class WeightReceiver:
 
         self.reload_weights(weights_iterator=counted())
         return count
-
-    def install_weights(self, state_dict: dict[str, Any]) -> int:
-        return self.install_tensors(iter(state_dict.items()))
 
     def install_checkpoint(self, directory: str) -> int:
         """Load a saved HF checkpoint's safetensors files into the running model, tensor by tensor (the

@@ -165,19 +165,17 @@ def gathered_parameters(
         yield {name: p.detach() for name, p in chosen.items()} if rank == 0 else None
 
 
-def gather_full_state_dict(engine: Any, zero_stage: int, copy: bool = True) -> dict[str, torch.Tensor] | None:
-    """The whole model's weights on rank 0 (None elsewhere); every rank must call it.
+def gather_full_state_dict(engine: Any, zero_stage: int) -> dict[str, torch.Tensor] | None:
+    """A CPU copy of the whole model's weights on rank 0 (None elsewhere); every rank must call it.
 
-    Under ZeRO-3 each parameter is gathered in turn, so no rank ever holds two full copies. Below ZeRO-3,
-    `copy=False` returns views of the live parameters (for a caller that copies them right away).
+    Under ZeRO-3 each parameter is gathered in turn, so no rank ever holds two full copies.
     """
     rank = dist.get_rank() if dist.is_initialized() else 0
     module = engine.module
     if zero_stage < 3:
         if rank != 0:
             return None
-        state = {k: v.detach() for k, v in module.state_dict().items()}
-        return {k: v.to("cpu", copy=True) for k, v in state.items()} if copy else state
+        return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
     state: dict[str, torch.Tensor] = {}
     for name, _ in module.named_parameters():
         with gathered_parameters(engine, zero_stage, [name]) as gathered:

@@ -282,8 +282,8 @@ class Learner:
                 progress.epoch, progress.micro = progress.epoch + 1, 0
         return progress
 
-    def full_state_dict(self, copy: bool = True) -> dict[str, torch.Tensor] | None:
-        return gather_full_state_dict(self.engine, self.config.trainer.zero_stage, copy)
+    def full_state_dict(self) -> dict[str, torch.Tensor] | None:
+        return gather_full_state_dict(self.engine, self.config.trainer.zero_stage)
 
     def publish_buckets(self, bucket_bytes: int) -> list[Bucket]:
         """The publish buckets (parameter names and packed bytes); the same on every rank."""
