@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -63,19 +62,24 @@ def test_engine_killed_mid_round_every_prompt_answered_once(ray_cluster, artifac
     items = prompt_items(artifacts, 48)
     victim = pool.engines[0]
     victim_pid = ray.get(victim.__ray_call__.remote(lambda _: os.getpid()))
+    finished = threading.Event()  # a round that ends before the victim was seen busy is not waited on
 
     def kill_when_busy() -> None:
         # Observed state: Ray titles a worker process after the method it runs, so the victim is killed
         # once it is inside a generate call, with work of this round in hand.
         cmdline = Path(f"/proc/{victim_pid}/cmdline")
         while b"GenerationEngine.generate" not in cmdline.read_bytes():
-            time.sleep(0.01)
+            if finished.wait(0.01):
+                return
         ray.kill(victim, no_restart=False)  # the actor process dies; Ray restarts it (max_restarts)
 
     killer = threading.Thread(target=kill_when_busy)
     killer.start()
-    refs, stats = pool.generate(items, Sampling(n=2, temperature=1.0, max_tokens=48, seed=1))
-    killer.join()
+    try:
+        refs, stats = pool.generate(items, Sampling(n=2, temperature=1.0, max_tokens=48, seed=1))
+    finally:
+        finished.set()
+        killer.join()
     answered = completed(refs)
 
     assert pool.restarts_seen >= 1
@@ -111,7 +115,7 @@ def test_weights_published_in_buckets_match_transformers_greedy(ray_cluster, art
     assert summary["train_examples"] == len(pairs) > 0
 
     before, _ = pool.generate(items[:4], Sampling(n=1, temperature=0.0, max_tokens=20))
-    # Small buckets: several installs into the live engine, none splitting a decoder layer.
+    # Small buckets, none splitting a decoder layer, installed by the engine in one reload as they arrive.
     stats = publish_weights(trainers, pool, bucket_bytes=256 * 1024)
     after, _ = pool.generate(items[:4], Sampling(n=1, temperature=0.0, max_tokens=20))
     params = sum(p.numel() * p.element_size() for p in load_policy(policy).parameters())
