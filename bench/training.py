@@ -100,27 +100,24 @@ def our_step_work(
     """(pairs, tokens) of every optimiser step of one epoch, summed over ranks, in step order. Tokens are
     `example_tokens` (prompt counted in chosen and rejected), or what `count` says."""
     from ultramedical.training import ALGORITHMS
-    from ultramedical.training.loop import epoch_order, grouping_lengths, micro_batches_per_epoch
+    from ultramedical.training.sampler import grouping_lengths, rank_batches
 
     trainer = config.trainer
     lengths = grouping_lengths(config, ALGORITHMS[stage](config), examples)
     if trainer.grad_accum_steps != 1:
         raise ValueError("the bench measures with grad_accum_steps = 1")
-    world, mb = trainer.num_workers, trainer.micro_batch_size
-    per_epoch = micro_batches_per_epoch(len(examples), world, mb, 1)
+    world = trainer.num_workers
 
     def tokens(example: dict[str, Any]) -> int:
         return count(config, stage, example) if count else example_tokens(stage, example)
 
-    ranks = [
-        epoch_order(len(examples), 0, trainer.seed, r, world, mb, lengths)[:per_epoch] for r in range(world)
-    ]
+    ranks = [rank_batches(len(examples), 0, trainer, r, world, lengths) for r in range(world)]
     return [
         (
             sum(len(batches[step]) for batches in ranks),
             sum(tokens(examples[i]) for batches in ranks for i in batches[step]),
         )
-        for step in range(per_epoch)
+        for step in range(len(ranks[0]))
     ]
 
 

@@ -8,17 +8,17 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from ultramedical.training import loop
+from ultramedical.training import step_log
 
 
 def test_collective_device_is_the_ranks_gpu_under_nccl(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert loop.collective_device() == torch.device("cpu")  # no process group: host memory
+    assert step_log.collective_device() == torch.device("cpu")  # no process group: host memory
     monkeypatch.setattr(dist, "is_initialized", lambda: True)
     monkeypatch.setattr(dist, "get_backend", lambda group=None: "nccl")
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 3)
-    assert loop.collective_device() == torch.device("cuda", 3)
+    assert step_log.collective_device() == torch.device("cuda", 3)
     monkeypatch.setattr(dist, "get_backend", lambda group=None: "gloo")
-    assert loop.collective_device() == torch.device("cpu")
+    assert step_log.collective_device() == torch.device("cpu")
 
 
 class _Reduced(Exception):
@@ -35,10 +35,10 @@ def test_metrics_reduction_hands_the_collective_a_tensor_on_its_device(
         raise _Reduced
 
     # "meta" stands for the GPU: any device but the host's shows where the tensor was built.
-    monkeypatch.setattr(loop, "collective_device", lambda: torch.device("meta"))
-    monkeypatch.setattr(loop, "rank_and_world", lambda: (0, 2))
+    monkeypatch.setattr(step_log, "collective_device", lambda: torch.device("meta"))
+    monkeypatch.setattr(step_log, "rank_and_world", lambda: (0, 2))
     monkeypatch.setattr(dist, "all_reduce", all_reduce)
-    log = loop.StepLog()
+    log = step_log.StepLog()
     log.add({"loss": torch.tensor(1.5)}, tokens=10)
     with pytest.raises(_Reduced):
         log.reduce()
@@ -46,7 +46,7 @@ def test_metrics_reduction_hands_the_collective_a_tensor_on_its_device(
 
 
 def test_metrics_reduction_alone_averages_and_counts_tokens() -> None:
-    log = loop.StepLog()
+    log = step_log.StepLog()
     log.add({"loss": torch.tensor(1.0)}, tokens=10)
     log.add({"loss": torch.tensor(3.0)}, tokens=30)
     line = log.reduce()

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from ultramedical.training.loop import LENGTH_GROUP_STEPS, epoch_order
+from ultramedical.training.sampler import LENGTH_GROUP_STEPS, epoch_order
 
 WORLD, MB = 2, 4
 

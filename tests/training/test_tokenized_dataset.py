@@ -18,7 +18,8 @@ from ultramedical.models.loading import load_reward_model, load_tokenizer
 from ultramedical.rundir import RunDir
 from ultramedical.training import ALGORITHMS
 from ultramedical.training.algorithm import ForwardContext, forward_on_shard
-from ultramedical.training.loop import Learner, micro_batches_per_epoch
+from ultramedical.training.loop import Learner
+from ultramedical.training.sampler import micro_batches_per_epoch
 from ultramedical.training.tokenized import EXAMPLES_FILE, TokenizedExamples, tokenize_to_disk
 
 WORLD = 2

@@ -24,7 +24,8 @@ from ultramedical.models.loading import local_or_hub
 from ultramedical.rundir import RunDir, is_complete_model
 from ultramedical.runtime import torch_threads
 from ultramedical.training import ALGORITHMS
-from ultramedical.training.loop import Learner, Progress, planned_steps
+from ultramedical.training.loop import Learner, Progress
+from ultramedical.training.sampler import planned_steps
 from ultramedical.training.tokenized import TokenizedExamples, extras_by_column, tokenize_to_disk
 
 STATE_TAG = "state"

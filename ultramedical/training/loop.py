@@ -2,22 +2,19 @@
 keep a `Learner` alive across rounds and call the same `Learner.fit`.
 
 Per micro-batch: collate -> algorithm.loss -> DeepSpeed backward/step (accumulation, clipping, ZeRO and
-the LR schedule live in the engine). Data order is a seeded permutation per epoch, sharded by rank,
-so a resumed run sees exactly the batches the interrupted one would have.
+the LR schedule live in the engine). Which examples each rank sees is training/sampler.py's; the metrics
+lines are training/step_log.py's.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
 from ultramedical.config import Config
 from ultramedical.models.loading import load_policy, load_reward_model, resolve_dtype
@@ -33,95 +30,17 @@ from ultramedical.training.deepspeed_setup import (
     partitioned_loading,
     prepare_deepspeed_environment,
 )
-from ultramedical.training.tokenized import TokenizedExamples
+from ultramedical.training.sampler import (
+    grouping_lengths,
+    micro_batches_per_epoch,
+    planned_steps,
+    rank_batches,
+)
+from ultramedical.training.step_log import StepLog, all_gather_objects, rank_and_world
 
 
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or infinite; the message names the step."""
-
-
-def rank_and_world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def collective_device() -> torch.device:
-    """Where a collective's tensors must live: NCCL takes only the rank's own GPU, gloo only host memory.
-
-    Object collectives (`all_gather_object`) pick the same device themselves, from the current CUDA
-    device, which `Learner` sets to the rank's own GPU."""
-    if dist.is_available() and dist.is_initialized() and dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
-def all_gather_objects(value: Any) -> list[Any]:
-    rank, world = rank_and_world()
-    if world == 1:
-        return [value]
-    out: list[Any] = [None] * world
-    dist.all_gather_object(out, value)
-    return out
-
-
-def micro_batches_per_epoch(n_examples: int, world: int, micro_batch_size: int, accum: int) -> int:
-    """Micro-batches each rank runs per epoch, a whole number of optimiser steps (the tail is dropped)."""
-    per_rank = math.ceil((n_examples // world) / micro_batch_size)
-    return (per_rank // accum) * accum
-
-
-LENGTH_GROUP_STEPS = 32  # steps whose examples are sorted by length together (HF's "megabatch")
-
-
-def grouping_lengths(config: Config, algorithm: Algorithm, examples: Sequence[Example]) -> list[int] | None:
-    """What `epoch_order` groups steps by: each example's length under trainer.group_by_length, else None.
-
-    Tokenized data on disk keeps the lengths in a column: reading them must not read every row."""
-    if not config.trainer.group_by_length:
-        return None
-    if isinstance(examples, TokenizedExamples):
-        return examples.lengths
-    return [algorithm.length(e) for e in examples]
-
-
-def epoch_order(
-    n_examples: int,
-    epoch: int,
-    seed: int,
-    rank: int,
-    world: int,
-    micro_batch_size: int,
-    lengths: Sequence[int] | None = None,
-) -> list[list[int]]:
-    """This rank's micro-batches (example indices) for an epoch: the same on every run with the same seed.
-
-    With `lengths` (trainer.group_by_length), examples of similar length share a step: each window of
-    LENGTH_GROUP_STEPS steps' examples is sorted by length and cut into steps, the steps are shuffled, and
-    each step's examples are dealt to the ranks back and forth (`_snake`). Less padding, and ranks wait
-    less for each other.
-    """
-    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    order = torch.randperm(n_examples, generator=generator)[: (n_examples // world) * world].tolist()
-    if lengths is not None:
-        step = world * micro_batch_size
-        window = step * LENGTH_GROUP_STEPS
-        steps = []
-        for start in range(0, len(order), window):
-            ranked = sorted(order[start : start + window], key=lambda i: lengths[i])
-            steps += [_snake(ranked[i : i + step], world) for i in range(0, len(ranked), step)]
-        shuffled = torch.randperm(len(steps), generator=generator).tolist()
-        order = [i for s in shuffled for i in steps[s]]
-    mine = order[rank::world]
-    return [mine[i : i + micro_batch_size] for i in range(0, len(mine), micro_batch_size)]
-
-
-def _snake(ranked: list[int], world: int) -> list[int]:
-    """Reverse every other round of `world` examples, so that dealing in turn (rank::world) hands out the
-    sorted examples 0,1,1,0,0,1,...: every rank gets about the same number of tokens, where plain turns
-    always gave the last rank the longer example of each round and so made the others wait for it."""
-    rounds = [ranked[i : i + world] for i in range(0, len(ranked), world)]
-    return [i for n, r in enumerate(rounds) for i in (r[::-1] if n % 2 else r)]
 
 
 @dataclass
@@ -131,40 +50,6 @@ class Progress:
     step: int = 0
     epoch: int = 0
     micro: int = 0  # micro-batches done in the current epoch
-
-
-@dataclass
-class StepLog:
-    """Metrics summed over micro-batches since the last log line."""
-
-    sums: dict[str, float] = field(default_factory=dict)
-    count: int = 0
-    tokens: int = 0
-    started: float = field(default_factory=time.perf_counter)
-
-    def add(self, metrics: dict[str, torch.Tensor], tokens: int) -> None:
-        for key, value in metrics.items():
-            self.sums[key] = self.sums.get(key, 0.0) + float(value)
-        self.count += 1
-        self.tokens += tokens
-
-    def reduce(self) -> dict[str, float]:
-        """Averages over micro-batches and ranks; tokens/s summed over ranks."""
-        keys = sorted(self.sums)
-        values = torch.tensor(
-            [self.sums[k] / max(self.count, 1) for k in keys] + [float(self.tokens)],
-            dtype=torch.float64,
-            device=collective_device(),
-        )
-        _, world = rank_and_world()
-        if world > 1:
-            dist.all_reduce(values)
-            values[:-1] /= world
-        values = values.cpu()
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        return dict(zip(keys, values[:-1].tolist(), strict=True)) | {
-            "tokens_per_s": values[-1].item() / elapsed
-        }
 
 
 class Learner:
@@ -249,15 +134,7 @@ class Learner:
         log = StepLog()
         lengths = grouping_lengths(self.config, self.algorithm, examples)
         while progress.step < total:
-            batches = epoch_order(
-                len(examples),
-                progress.epoch,
-                trainer.seed,
-                self.rank,
-                self.world,
-                trainer.micro_batch_size,
-                lengths,
-            )[:per_epoch]
+            batches = rank_batches(len(examples), progress.epoch, trainer, self.rank, self.world, lengths)
             for index in range(progress.micro, per_epoch):
                 metrics, tokens = self.train_micro_batch([examples[i] for i in batches[index]])
                 log.add(metrics, tokens)
@@ -292,12 +169,6 @@ class Learner:
     def gathered(self, names: list[str]) -> AbstractContextManager[dict[str, torch.Tensor] | None]:
         """The named parameters, whole, on rank 0 inside the block (see `gathered_parameters`)."""
         return gathered_parameters(self.engine, self.config.trainer.zero_stage, names)
-
-
-def planned_steps(n_examples: int, epochs: float, world: int, trainer: Any, max_steps: int | None) -> int:
-    per_epoch = micro_batches_per_epoch(n_examples, world, trainer.micro_batch_size, trainer.grad_accum_steps)
-    total = math.ceil(epochs * per_epoch / trainer.grad_accum_steps)
-    return min(total, max_steps) if max_steps else total
 
 
 class _OnDevice(torch.nn.Module):
