@@ -11,10 +11,12 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError
 
+from actors.actor_group import ActorGroup
 from actors.recovery import call_when_available
 from actors.weight_receiver import OBJECT_STORE_RECEIVER, bucket_handles
 from ultramedical.config import GenerationConfig
 from ultramedical.generation.engine import Sampling
+from ultramedical.online.round_data import GeneratedItem, GenerationStats, PromptItem
 from ultramedical.runtime import torch_threads
 
 
@@ -30,10 +32,9 @@ class GenerationEngine:
 
     extra_sampling: dict[str, Any] = {}  # more vLLM SamplingParams for every call (a subclass may set them)
 
-    def __init__(self, model_path: str, gen: dict[str, Any], seed: int):
+    def __init__(self, model_path: str, settings: GenerationConfig, seed: int):
         from ultramedical.generation.engine import build_llm
 
-        settings = GenerationConfig.model_validate(gen)
         threads = torch_threads(settings.threads, settings.cpus_per_engine)
         self.llm = build_llm(
             model_path, settings, seed=seed, threads=threads, worker_extension=OBJECT_STORE_RECEIVER
@@ -44,8 +45,8 @@ class GenerationEngine:
 
     @ray.method(num_returns=2)
     def generate(
-        self, batch: list[dict[str, Any]], sampling: Sampling
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        self, batch: list[PromptItem], sampling: Sampling
+    ) -> tuple[GenerationStats, list[GeneratedItem]]:
         """Completes every item's `prompt_token_ids`; returns (a small summary, the items with completions).
 
         Two return values let the controller watch the summary while the completions stay in the
@@ -57,11 +58,11 @@ class GenerationEngine:
         outputs = generate(
             self.llm, [item["prompt_token_ids"] for item in batch], sampling, **self.extra_sampling
         )
-        items = [
-            item | {"completions": completions} for item, completions in zip(batch, outputs, strict=True)
+        items: list[GeneratedItem] = [
+            {**item, "completions": completions} for item, completions in zip(batch, outputs, strict=True)
         ]
         tokens = sum(len(c["token_ids"]) for completions in outputs for c in completions)
-        return {"prompts": len(batch), "tokens": tokens, "seconds": time.perf_counter() - start}, items
+        return GenerationStats(len(batch), tokens, time.perf_counter() - start), items
 
     def install_weights(self, buckets: list[ray.ObjectRef]) -> float:
         """Install published buckets (handles in a list, so Ray passes them on unresolved: the engine's
@@ -81,7 +82,7 @@ class GenerationEngine:
         return time.perf_counter() - start
 
 
-class GenerationPool:
+class GenerationPool(ActorGroup):
     """Driver-side handle on the engines. Holds the latest published weights' reference so an engine
     that restarts (from the original checkpoint) is brought up to date before it gets work again."""
 
@@ -100,36 +101,30 @@ class GenerationPool:
             "num_cpus": gen.cpus_per_engine,
             "num_gpus": gen.gpus_per_engine,
         }
-        # Placement's options win: a tensor-parallel engine's actor takes only a share of a GPU.
-        self.engines = [
-            GenerationEngine.options(**(options | (scheduling[i] if scheduling else {}))).remote(
-                model_path, gen.model_dump(), seed + i
-            )
-            for i in range(gen.engines)
-        ]
-        # With wait=False the caller waits on `starting`, so other roles can start up meanwhile.
-        self.starting = [engine.ready.remote() for engine in self.engines]
-        if wait:
-            ray.get(self.starting)
+        super().__init__(
+            GenerationEngine, gen.engines, options, scheduling, lambda i: (model_path, gen, seed + i)
+        )
+        self.engines = self.actors
+        self.start([engine.ready.remote() for engine in self.engines], wait)
         self.weights: list[ray.ObjectRef] = []  # the latest publish's buckets
         self.restarts_seen = 0
         self.alive = [True] * len(self.engines)
 
     def generate(
-        self, items: list[dict[str, Any]], sampling: Sampling, per_call: int | None = None
-    ) -> tuple[list[ray.ObjectRef], dict[str, float]]:
-        """Dispatch the items in batches to the least-loaded engine; returns the completion references
-        in input order and aggregates (prompts, tokens, seconds). Batches lost with an engine are re-sent.
+        self, items: list[PromptItem], sampling: Sampling, per_call: int | None = None
+    ) -> tuple[list[ray.ObjectRef], GenerationStats]:
+        """Dispatch the items in batches to the least-loaded engine; returns the references of the
+        `GeneratedItem` batches in input order, and the totals. Batches lost with an engine are re-sent.
 
         Batches hold `prompts_per_call` prompts, fewer where that would leave a live engine without work.
         """
         per_call = call_size(len(items), per_call or self.gen.prompts_per_call, sum(self.alive))
         pending = deque((i, items[i : i + per_call]) for i in range(0, len(items), per_call))
         results: dict[int, ray.ObjectRef] = {}
-        in_flight: dict[ray.ObjectRef, tuple[int, int, list[dict[str, Any]], ray.ObjectRef]] = {}
+        in_flight: dict[ray.ObjectRef, tuple[int, int, list[PromptItem], ray.ObjectRef]] = {}
         # A dead engine never looks least loaded.
         load = [0 if alive else 1 << 30 for alive in self.alive]
-        totals = {"prompts": 0, "tokens": 0}
+        prompts = tokens = 0
         start = time.perf_counter()
         while pending or in_flight:
             if not any(self.alive):
@@ -153,13 +148,10 @@ class GenerationPool:
                 pending.appendleft((offset, batch))
                 continue
             results[offset] = payload
-            totals["prompts"] += summary["prompts"]
-            totals["tokens"] += summary["tokens"]
-        seconds = time.perf_counter() - start
-        return [results[k] for k in sorted(results)], totals | {
-            "seconds": seconds,
-            "tokens_per_s": totals["tokens"] / max(seconds, 1e-9),
-        }
+            prompts += summary.prompts
+            tokens += summary.tokens
+        stats = GenerationStats(prompts, tokens, time.perf_counter() - start)
+        return [results[k] for k in sorted(results)], stats
 
     def install(self, buckets: list[ray.ObjectRef]) -> list[ray.ObjectRef]:
         """Start installing a publish's buckets on every live engine, and keep them so an engine that
@@ -177,7 +169,3 @@ class GenerationPool:
         else:
             alive, _ = call_when_available(handle.ready.remote)
         return alive
-
-    def shutdown(self) -> None:
-        for engine in self.engines:
-            ray.kill(engine)

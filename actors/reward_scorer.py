@@ -8,19 +8,21 @@ from typing import Any
 import ray
 from ray.exceptions import RayActorError
 
+from actors.actor_group import ActorGroup
 from actors.recovery import call_when_available
 from ultramedical.config import RewardConfig
+from ultramedical.online.round_data import GeneratedItem, ScoredItem
 from ultramedical.runtime import torch_threads
 
 
 @ray.remote
 class RewardScorer:
-    def __init__(self, model_path: str, reward: dict[str, Any]):
+    def __init__(self, model_path: str, settings: RewardConfig):
         import torch
 
         from ultramedical.models.reward import RewardModel
 
-        self.settings = RewardConfig.model_validate(reward)
+        self.settings = settings
         torch.set_num_threads(torch_threads(self.settings.threads, self.settings.cpus_per_scorer))
         self.model = RewardModel(model_path, self.settings.batch_size, self.settings.max_length)
 
@@ -29,10 +31,10 @@ class RewardScorer:
 
     @ray.method(num_returns=2)
     def score(
-        self, items: list[dict[str, Any]], part: int = 0, parts: int = 1
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        self, items: list[GeneratedItem], part: int = 0, parts: int = 1
+    ) -> tuple[float, list[ScoredItem]]:
         """Adds `rewards` (one per completion) to each item of part `part` of `parts` equal, contiguous
-        parts of a batch: the model's score plus the letter rule."""
+        parts of a batch: the model's score plus the letter rule. Returns (seconds, the scored items)."""
         from ultramedical.online.rewards import answer_rule
 
         start = time.perf_counter()
@@ -50,18 +52,18 @@ class RewardScorer:
             item = items[owner]
             rule = answer_rule(
                 response,
-                item.get("answer", ""),
-                item.get("choices", ""),
+                item["answer"],
+                item["choices"],
                 s.correct_letter_bonus,
                 s.wrong_letter_penalty,
-                item.get("prompt", ""),
+                item["prompt"],
             )
             rewards[owner].append(value + rule)
-        summary = {"scored": len(values), "seconds": time.perf_counter() - start}
-        return summary, [item | {"rewards": r} for item, r in zip(items, rewards, strict=True)]
+        scored: list[ScoredItem] = [{**item, "rewards": r} for item, r in zip(items, rewards, strict=True)]
+        return time.perf_counter() - start, scored
 
 
-class ScorerPool:
+class ScorerPool(ActorGroup):
     def __init__(
         self,
         model_path: str,
@@ -75,22 +77,16 @@ class ScorerPool:
             "num_cpus": reward.cpus_per_scorer,
             "num_gpus": reward.gpus_per_scorer,
         }
-        self.scorers = [
-            RewardScorer.options(**options, **(scheduling[i] if scheduling else {})).remote(
-                model_path, reward.model_dump()
-            )
-            for i in range(reward.scorers)
-        ]
-        self.starting = [s.ready.remote() for s in self.scorers]  # see GenerationPool
-        if wait:
-            ray.get(self.starting)
+        super().__init__(RewardScorer, reward.scorers, options, scheduling, lambda i: (model_path, reward))
+        self.scorers = self.actors
+        self.start([s.ready.remote() for s in self.scorers], wait)
 
-    def score(self, batches: list[ray.ObjectRef]) -> tuple[list[ray.ObjectRef], dict[str, float]]:
+    def score(self, batches: list[ray.ObjectRef]) -> tuple[list[ray.ObjectRef], float]:
         """Score every batch (by reference, round-robin over scorers, re-sent if a scorer dies).
 
         With fewer batches than scorers each batch is scored in parts, one per scorer, so no scorer
         idles (two one-thread scorers beat one two-thread scorer on CPU: bench/README.md, design decisions).
-        Returns the scored parts in batch order (a list of item lists, like the batches)."""
+        Returns the references of the scored parts (`ScoredItem` lists) in batch order, and the seconds."""
         start = time.perf_counter()
         parts = -(-len(self.scorers) // max(len(batches), 1))  # ceil
         units = [(batch, part) for batch in range(len(batches)) for part in range(parts)]
@@ -104,9 +100,9 @@ class ScorerPool:
                 scorer = self.scorers[position % len(self.scorers)]
                 calls[index] = scorer.score.remote(batches[batch], part, parts)
             todo = []
-            for index, (summary, payload) in calls.items():
+            for index, (seconds, payload) in calls.items():
                 try:
-                    ray.get(summary)
+                    ray.get(seconds)
                     scored[index] = payload
                 except RayActorError:
                     todo.append(index)
@@ -115,8 +111,4 @@ class ScorerPool:
             attempts += 1
             if todo and attempts > 1 + max(1, len(self.scorers)) * 3:
                 raise RuntimeError(f"reward scorers kept failing on {len(todo)} batch parts")
-        return scored, {"seconds": time.perf_counter() - start}
-
-    def shutdown(self) -> None:
-        for scorer in self.scorers:
-            ray.kill(scorer)
+        return scored, time.perf_counter() - start

@@ -3,46 +3,30 @@ answers, so completions never pass through the controller: it only ever sees the
 
 from __future__ import annotations
 
-import statistics
 from typing import Any
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from ultramedical.online.pairing import kto_labels, make_pairs
+from ultramedical.config import OnlineConfig
+from ultramedical.online.pairing import summarize_round, training_data
+from ultramedical.online.round_data import GeneratedItem, RoundSummary, ScoredItem, TrainItem
 from ultramedical.online.rounds import RoundStore
 
 
 @ray.remote(num_returns=2, num_cpus=0)
 def assemble_round(
-    online: dict[str, Any], seed: int, *scored_batches: list[dict[str, Any]]
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    online: OnlineConfig, seed: int, *scored_batches: list[ScoredItem]
+) -> tuple[RoundSummary, list[TrainItem]]:
     """(aggregates, training items): pairs for DPO, labelled completions for KTO."""
     items = [item for batch in scored_batches for item in batch]
-    if online["algorithm"] == "kto":
-        train = kto_labels(items, online["length_penalty"])
-    else:
-        train = make_pairs(
-            items, online["pair_strategy"], online["min_margin"], online["length_penalty"], seed
-        )
-    rewards = [r for item in items for r in item["rewards"]]
-    summary = {
-        "prompts": len(items),
-        "completions": len(rewards),
-        "reward_mean": statistics.fmean(rewards),
-        "reward_best": statistics.fmean(max(item["rewards"]) for item in items),
-        "reward_worst": statistics.fmean(min(item["rewards"]) for item in items),
-        "pairs": len(train),
-        "pair_margin": statistics.fmean(p["margin"] for p in train)
-        if train and "margin" in train[0]
-        else 0.0,
-    }
-    return summary, train
+    train = training_data(items, online, seed)
+    return summarize_round(items, train), train
 
 
 @ray.remote(num_cpus=0)
 def persist_round(
-    online_dir: str, round_index: int, train: list[dict[str, Any]], *scored_batches: list[dict[str, Any]]
+    online_dir: str, round_index: int, train: list[TrainItem], *scored_batches: list[ScoredItem]
 ) -> int:
     items = [item for batch in scored_batches for item in batch]
     RoundStore(online_dir).write_round(round_index, items, train)
@@ -56,7 +40,7 @@ def on_this_node() -> dict[str, Any]:
 
 
 @ray.remote(num_cpus=0)
-def grade(*batches: list[dict[str, Any]]) -> dict[str, int]:
+def grade(*batches: list[GeneratedItem]) -> dict[str, int]:
     """Greedy answers of held-out items against their keys: counts only."""
     from ultramedical.eval.extract import extract_choice
 

@@ -15,8 +15,10 @@ from typing import Any
 
 import ray
 
+from actors.actor_group import ActorGroup
 from ultramedical.config import Config
 from ultramedical.models.packed import Bucket, PackedWeights, WeightPacker
+from ultramedical.online.round_data import TrainItem, TrainSummary
 from ultramedical.runtime import torch_threads
 
 
@@ -32,12 +34,12 @@ class Publication:
 
 @ray.remote
 class TrainerWorker:
-    def __init__(self, config: dict[str, Any], rank: int, world_size: int):
-        self.config = Config.model_validate(config)
-        self.config.trainer.log_every_steps = 1  # a round is short: keep every step's metrics
+    def __init__(self, config: Config, rank: int, world_size: int):
+        # A round is short: keep every step's metrics.
+        trainer = config.trainer.model_copy(update={"log_every_steps": 1})
+        self.config = config.model_copy(update={"trainer": trainer})
         self.rank, self.world_size = rank, world_size
         self.learner: Any = None
-        self.reference: Any = None
         self.packer = WeightPacker()
 
     def address(self) -> tuple[str, int]:
@@ -51,7 +53,6 @@ class TrainerWorker:
         import torch.distributed as dist
 
         from ultramedical.training import ALGORITHMS
-        from ultramedical.training.deepspeed_setup import build_reference
         from ultramedical.training.loop import Learner
 
         trainer = self.config.trainer
@@ -67,40 +68,33 @@ class TrainerWorker:
             "nccl" if trainer.use_gpu else "gloo", rank=self.rank, world_size=self.world_size
         )
         algorithm = ALGORITHMS[self.config.online.algorithm](self.config)
-        self.learner = Learner(algorithm, policy, total_steps=1, schedule="constant")
-        if reference is not None:
-            # The reference stays fixed at the initial policy; it only ever runs forward passes, sharded
-            # like the policy under ZeRO-3.
-            self.reference = build_reference(reference, trainer, self.learner.dtype, self.learner.device)
+        # The reference stays fixed at the initial policy (None: online.refresh_reference).
+        self.learner = Learner(algorithm, policy, total_steps=1, schedule="constant", reference=reference)
         return True
 
-    def train(self, round_index: int, items: list[dict[str, Any]]) -> dict[str, Any]:
-        from ultramedical.training.algorithm import ExampleStats
-
+    def train(self, round_index: int, items: list[TrainItem]) -> TrainSummary:
         start = time.perf_counter()
-        algorithm = self.learner.algorithm
-        stats = ExampleStats(records=len(items))
-        if algorithm.stage == "kto":
-            examples, stats = algorithm.fit(items, stats)
-        else:
-            examples = [e for e in (algorithm.fit(item, stats) for item in items) if e is not None]
-        examples = self.learner.prepare(examples, self.reference)
+        examples, _ = self.learner.algorithm.examples_from_round(items)
+        examples = self.learner.prepare(examples)
         prepared = time.perf_counter()
         lines: list[dict[str, Any]] = []
         self.learner.fit(examples, epochs=self.config.online.epochs_per_round, on_log=lines.append)
-        summary: dict[str, Any] = {
-            "train_examples": len(examples),
-            "train_steps": len(lines),
-            "train_seconds": time.perf_counter() - start,
-            "reference_seconds": prepared - start,  # the reference pass (and tokenizing the round's pairs)
-        }
-        for key in ("loss", "rewards/accuracies", "rewards/margins", "kl"):
+
+        def mean(key: str) -> float | None:
             values = [line[key] for line in lines if key in line]
-            if values:
-                summary[key] = sum(values) / len(values)
-        summary["train_accuracy"] = summary.get("rewards/accuracies")
-        summary["lines"] = [line | {"round": round_index} for line in lines]
-        return summary
+            return sum(values) / len(values) if values else None
+
+        return TrainSummary(
+            train_examples=len(examples),
+            train_steps=len(lines),
+            train_seconds=time.perf_counter() - start,
+            reference_seconds=prepared - start,
+            loss=mean("loss"),
+            accuracy=mean("rewards/accuracies"),
+            margin=mean("rewards/margins"),
+            kl=mean("kl"),
+            lines=[line | {"round": round_index} for line in lines],
+        )
 
     def publish_plan(self, bucket_bytes: int) -> list[Bucket]:
         return self.learner.publish_buckets(bucket_bytes)
@@ -121,7 +115,7 @@ class TrainerWorker:
         save_model(self.learner.engine.module, load_tokenizer(tokenizer_from), out_dir, state_dict=state)
 
 
-class TrainerGroup:
+class TrainerGroup(ActorGroup):
     def __init__(
         self,
         config: Config,
@@ -132,20 +126,13 @@ class TrainerGroup:
     ):
         world = config.trainer.num_workers
         options = {"num_cpus": config.trainer.cpus_per_worker, "num_gpus": 1 if config.trainer.use_gpu else 0}
-        payload = config.model_dump(mode="json")
-        self.workers = [
-            TrainerWorker.options(**options, **(scheduling[r] if scheduling else {})).remote(
-                payload, r, world
-            )
-            for r in range(world)
-        ]
+        super().__init__(TrainerWorker, world, options, scheduling, lambda rank: (config, rank, world))
+        self.workers = self.actors
         self.bucket_bytes = int(config.online.publish_bucket_mb * 2**20)
         master = self.workers[0].address.remote()  # a reference: Ray resolves it before each setup runs
-        self.starting = [w.setup.remote(master, policy, reference) for w in self.workers]
-        if wait:
-            ray.get(self.starting)
+        self.start([w.setup.remote(master, policy, reference) for w in self.workers], wait)
 
-    def train(self, round_index: int, items: ray.ObjectRef) -> dict[str, Any]:
+    def train(self, round_index: int, items: ray.ObjectRef) -> TrainSummary:
         """Every rank gets the same reference; each trains on its shard of the round's data."""
         return ray.get([w.train.remote(round_index, items) for w in self.workers])[0]
 
@@ -162,7 +149,3 @@ class TrainerGroup:
 
     def save(self, out_dir: str, tokenizer_from: str) -> None:
         ray.get([w.save.remote(out_dir, tokenizer_from) for w in self.workers])
-
-    def shutdown(self) -> None:
-        for worker in self.workers:
-            ray.kill(worker)

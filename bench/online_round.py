@@ -1,10 +1,9 @@
 """One online round end to end (generate K per prompt, score, pair, one DPO epoch, weights back to the
 generator) in prompts/s, against TRL's `OnlineDPOTrainer`; and how a round's time scales with its size.
 
-Ours is the round of `jobs/iterative_dpo.py` with its actors alive across rounds (the controller's work,
-without persisting the round to disk or grading held-out questions, which TRL does not do either):
-`GenerationPool.generate` -> `ScorerPool.score` -> `assemble_round` -> `TrainerGroup.train` ->
-`publish_weights` (actors/weight_publish.py).
+Ours is `play_round` (actors/online_round.py), the round `jobs/iterative_dpo.py` plays, with its actors
+alive across rounds, without a store or held-out questions (no persisting the round to disk or grading,
+which TRL does not do either): generate -> score -> pair -> train -> publish.
 TRL's (trl.experimental.online_dpo in trl 1.16) is `OnlineDPOTrainer.train()` over the same prompts, one
 epoch, with the same policy, reward model, K = 2 (fixed by that trainer), max new tokens and DPO beta;
 generation through `transformers` `generate` (its default, `use_vllm=False`).
@@ -19,83 +18,40 @@ import tempfile
 import time
 from typing import Any
 
-import ray
-
 from actors.generation import GenerationPool
+from actors.online_round import RoundRoles, play_round
 from actors.reward_scorer import ScorerPool
-from actors.round_tasks import assemble_round
 from actors.trainer_group import TrainerGroup
-from actors.weight_publish import publish_weights
 from bench.common import Result, UnequalWorkError, compared, require_equal, summarize
 from ultramedical.config import Config
-from ultramedical.generation.engine import Sampling
+from ultramedical.online.round_data import PromptItem
+from ultramedical.training.sampler import examples_per_epoch
 
 BASELINE = "TRL OnlineDPOTrainer (trl.experimental.online_dpo, transformers generate)"
 
 
-def pairs_trained(n_examples: int, config: Config) -> int:
-    """Examples one epoch of the training loop actually consumes (it drops a tail that does not fill
-    a whole optimiser step on every rank)."""
-    from ultramedical.training.loop import epoch_order, micro_batches_per_epoch
-
-    trainer = config.trainer
-    world = trainer.num_workers
-    per_epoch = micro_batches_per_epoch(n_examples, world, trainer.micro_batch_size, trainer.grad_accum_steps)
-    return sum(
-        len(batch)
-        for rank in range(world)
-        for batch in epoch_order(n_examples, 0, trainer.seed, rank, world, trainer.micro_batch_size)[
-            :per_epoch
-        ]
-    )
-
-
 def our_round(
-    pool: GenerationPool,
-    scorers: ScorerPool,
-    trainers: TrainerGroup,
-    config: Config,
-    items: list[dict[str, Any]],
-    k: int,
-    max_tokens: int,
-    round_index: int,
+    roles: RoundRoles, config: Config, items: list[PromptItem], k: int, max_tokens: int, round_index: int
 ) -> dict[str, Any]:
-    """One round as the online controller runs it; returns its seconds, the work done and the phases."""
-    online = config.online.model_copy(update={"completions_per_prompt": k})
-    seed = config.trainer.seed * 1000 + round_index
-    sampling = Sampling(
-        n=k,
-        temperature=config.generation.temperature,
-        top_p=config.generation.top_p,
-        max_tokens=max_tokens,
-        seed=seed,
+    """One round as the online controller plays it (`play_round`, without a store or held-out questions);
+    returns its seconds, the work done and the phases."""
+    config = config.model_copy(
+        update={
+            "online": config.online.model_copy(update={"completions_per_prompt": k}),
+            "generation": config.generation.model_copy(update={"max_tokens": max_tokens}),
+        }
     )
-    start = time.perf_counter()
-    completions, gen_stats = pool.generate(items, sampling)
-    generated = time.perf_counter()
-    scored, _ = scorers.score(completions)
-    summary_ref, train_ref = assemble_round.remote(online.model_dump(), seed, *scored)
-    summary = ray.get(summary_ref)
-    assembled = time.perf_counter()
-    if summary["pairs"] == 0:
-        raise RuntimeError(f"round {round_index} produced no pairs")
-    train_stats = trainers.train(round_index, train_ref)
-    trained = time.perf_counter()
-    publish_weights(trainers, pool)
-    end = time.perf_counter()
+    metrics = play_round(roles, config, round_index, items).metrics
     return {
-        "seconds": end - start,
-        "prompts": summary["prompts"],
-        "completions": summary["completions"],
-        "tokens": gen_stats["tokens"],
-        "pairs": summary["pairs"],
-        "pairs_trained": pairs_trained(train_stats["train_examples"], config),
-        "phases": {
-            "generate_s": round(generated - start, 3),
-            "score_and_pair_s": round(assembled - generated, 3),
-            "train_s": round(trained - assembled, 3),
-            "publish_s": round(end - trained, 3),
-        },
+        "seconds": metrics["round_seconds"],
+        "prompts": metrics["prompts"],
+        "completions": metrics["completions"],
+        "tokens": metrics["gen_tokens"],
+        "pairs": metrics["pairs"],
+        "pairs_trained": examples_per_epoch(
+            metrics["train_examples"], config.trainer, config.trainer.num_workers
+        ),
+        "phases": metrics["phase_seconds"],
     }
 
 
@@ -201,11 +157,12 @@ def run(
 ) -> Result:
     """Both sides `reps` times, alternating; with `trl_reason` set, ours only (TRL not measured)."""
     prompts = len(items)
+    roles = RoundRoles(pool, scorers, trainers)
     trl = TRLOnlineDPO(config, config.model.policy, config.model.reward_model, max_tokens, threads)
     ours_rounds: list[dict[str, Any]] = []
     trl_rounds: list[dict[str, Any]] = []
     for rep in range(reps):
-        ours_round = our_round(pool, scorers, trainers, config, items, k, max_tokens, round_index=100 + rep)
+        ours_round = our_round(roles, config, items, k, max_tokens, round_index=100 + rep)
         check_round("ours", ours_round, prompts, k, max_tokens)
         ours_rounds.append(ours_round)
         if trl_reason is None:
@@ -266,12 +223,12 @@ def run_scaling(
     table: dict[str, dict[str, Any]] = {}
     round_index = 200
     for engines in engine_counts:
-        pool = make_pool(engines)
+        roles = RoundRoles(make_pool(engines), scorers, trainers)
         row: dict[str, Any] = {}
         for size in sizes:
             seconds = []
             for _ in range(reps):
-                round_ = our_round(pool, scorers, trainers, config, items[:size], k, max_tokens, round_index)
+                round_ = our_round(roles, config, items[:size], k, max_tokens, round_index)
                 check_round(f"ours ({engines} engines, {size} prompts)", round_, size, k, max_tokens)
                 seconds.append(round_["seconds"])
                 round_index += 1

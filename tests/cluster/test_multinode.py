@@ -197,11 +197,11 @@ def test_roles_on_their_node_types_and_a_round_publishes_across_nodes(nodes, art
         # A round: generate on the engine node, score and train on the trainer nodes.
         items = prompt_items(artifacts, PROMPTS)
         completions, stats = pool.generate(items, Sampling(n=K, temperature=1.0, max_tokens=24, seed=1))
-        assert stats["prompts"] == PROMPTS
+        assert stats.prompts == PROMPTS
         scored, _ = scorers.score(completions)
-        summary, pairs = assemble_round.remote(run.online.model_dump(), 1, *scored)
-        assert ray.get(summary)["pairs"] > 0
-        assert trainers.train(1, pairs)["train_examples"] > 0
+        summary, pairs = assemble_round.remote(run.online, 1, *scored)
+        assert ray.get(summary).pairs > 0
+        assert trainers.train(1, pairs).train_examples > 0
 
         # Weights put on the trainer node reach the engine node through the object store.
         before = greedy(pool, items[:4])

@@ -85,7 +85,7 @@ def test_engine_killed_mid_round_every_prompt_answered_once(ray_cluster, artifac
     assert pool.restarts_seen >= 1
     assert [item["prompt_id"] for item in answered] == [item["prompt_id"] for item in items]
     assert all(len(item["completions"]) == 2 for item in answered)
-    assert stats["prompts"] == 48 and stats["tokens"] == sum(
+    assert stats.prompts == 48 and stats.tokens == sum(
         len(c["token_ids"]) for item in answered for c in item["completions"]
     )
     pool.shutdown()
@@ -112,7 +112,7 @@ def test_weights_published_in_buckets_match_transformers_greedy(ray_cluster, art
         if i["completions"][0]["token_ids"] != i["completions"][1]["token_ids"]
     ]
     summary = trainers.train(1, ray.put(pairs))
-    assert summary["train_examples"] == len(pairs) > 0
+    assert summary.train_examples == len(pairs) > 0
 
     before, _ = pool.generate(items[:4], Sampling(n=1, temperature=0.0, max_tokens=20))
     # Small buckets, none splitting a decoder layer, installed by the engine in one reload as they arrive.

@@ -15,6 +15,7 @@ from tiny_support import weights_moved
 
 import jobs.iterative_dpo as iterative_dpo
 from actors.trainer_group import TrainerGroup
+from ultramedical.online.round_data import TrainSummary
 from ultramedical.online.rounds import RoundStore
 from ultramedical.reporting import write_report
 
@@ -43,7 +44,7 @@ class TrainerGroupLosingRankOne(TrainerGroup):
 
     kills: list[bool] = []  # per kill: whether `train` was still in flight when it landed
 
-    def train(self, round_index: int, items: ray.ObjectRef) -> dict:
+    def train(self, round_index: int, items: ray.ObjectRef) -> TrainSummary:
         if round_index != 1 or self.kills:
             return super().train(round_index, items)
         training = threading.Event()
@@ -68,10 +69,9 @@ class TrainerGroupLosingRankOne(TrainerGroup):
 
 
 def test_lost_trainer_round_is_redone_then_resume_continues(
-    ray_cluster, artifacts, tmp_path, monkeypatch, capsys
+    ray_cluster, artifacts, tmp_path, capsys
 ):
-    monkeypatch.setattr(iterative_dpo, "TrainerGroup", TrainerGroupLosingRankOne)
-    monkeypatch.setattr(TrainerGroupLosingRankOne, "kills", [])
+    TrainerGroupLosingRankOne.kills = []
     run_dir = tmp_path / "run" / "online"
 
     def arguments(rounds: int) -> list[str]:
@@ -79,7 +79,7 @@ def test_lost_trainer_round_is_redone_then_resume_continues(
         # every prompt comes back once, with a reward per completion).
         return [*online_arguments(artifacts, run_dir, rounds), "--reward.scorers", "2"]
 
-    assert iterative_dpo.main(arguments(2)) == 0
+    assert iterative_dpo.main(arguments(2), trainer_group=TrainerGroupLosingRankOne) == 0
 
     assert TrainerGroupLosingRankOne.kills == [True]
     out = capsys.readouterr().out

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ultramedical.config import GenerationConfig
+from ultramedical.online.round_data import Completion
 
 WEIGHT_RECEIVER = "ultramedical.generation.weight_sync.WeightReceiver"
 
@@ -86,10 +87,8 @@ def serve_logical_gpus() -> None:
         type(current_platform).ray_device_key = "GPU"
 
 
-def generate(
-    llm: Any, prompts: list[list[int]], sampling: Sampling, **extra: Any
-) -> list[list[dict[str, Any]]]:
-    """For each token-id prompt, `sampling.n` completions as {"token_ids", "text", "finish_reason"}.
+def generate(llm: Any, prompts: list[list[int]], sampling: Sampling, **extra: Any) -> list[list[Completion]]:
+    """For each token-id prompt, `sampling.n` completions.
     `extra`: more vLLM `SamplingParams` (the bench forces lengths with `ignore_eos=True`)."""
     from vllm import SamplingParams, TokensPrompt
 

@@ -1,4 +1,5 @@
-"""Generation work items: a prompt as chat messages and token ids, with its answer key when it has one.
+"""Generation work items (`PromptItem`, online/round_data.py): a prompt as chat messages and token ids,
+with its answer key when it has one.
 
 The same item shape feeds online rounds (instruction prompts) and evaluation (benchmark questions), so
 the scorer's letter rule and the grader read answers the same way.
@@ -12,6 +13,7 @@ from typing import Any
 from ultramedical.data.chat import prompt_ids
 from ultramedical.data.prompts import LETTERS, PUBMEDQA_LABELS, prompt_options
 from ultramedical.data.schemas import InstructionRecord
+from ultramedical.online.round_data import Message, PromptItem
 
 YES_NO_MAYBE = "yes/no/maybe"
 
@@ -26,8 +28,8 @@ def answer_choices(prompt: str, answer: str) -> str:
 
 def make_item(
     tokenizer: Any, prompt_id: str, prompt: str, answer: str = "", choices: str | None = None
-) -> dict[str, Any]:
-    messages = [{"role": "user", "content": prompt}]
+) -> PromptItem:
+    messages: list[Message] = [{"role": "user", "content": prompt}]
     return {
         "prompt_id": prompt_id,
         "prompt": prompt,
@@ -38,12 +40,12 @@ def make_item(
     }
 
 
-def instruction_items(tokenizer: Any, records: Sequence[InstructionRecord]) -> list[dict[str, Any]]:
+def instruction_items(tokenizer: Any, records: Sequence[InstructionRecord]) -> list[PromptItem]:
     """One item per instruction record: its first user turn, and its answer key."""
     return [make_item(tokenizer, r.id, r.prompt, r.answer) for r in records]
 
 
-def benchmark_items(tokenizer: Any, items: Sequence[Any]) -> list[dict[str, Any]]:
+def benchmark_items(tokenizer: Any, items: Sequence[Any]) -> list[PromptItem]:
     """Items for `BenchmarkItem`s (ultramedical.eval.benchmarks)."""
     out = []
     for item in items:

@@ -8,12 +8,22 @@ other, `random` two random completions ordered by reward. A pair needs a reward 
 from __future__ import annotations
 
 import random
-from typing import Any
+import statistics
+from collections.abc import Sequence
+
+from ultramedical.config import OnlineConfig
+from ultramedical.online.round_data import (
+    LabelledCompletion,
+    PreferencePair,
+    RoundSummary,
+    ScoredItem,
+    TrainItem,
+)
 
 STRATEGIES = ("max_min", "max_random", "random")
 
 
-def shaped_rewards(item: dict[str, Any], length_penalty: float) -> list[float]:
+def shaped_rewards(item: ScoredItem, length_penalty: float) -> list[float]:
     return [
         r - length_penalty * len(c["token_ids"])
         for r, c in zip(item["rewards"], item["completions"], strict=True)
@@ -35,11 +45,11 @@ def choose_pair(rewards: list[float], strategy: str, rng: random.Random) -> tupl
 
 
 def make_pairs(
-    items: list[dict[str, Any]], strategy: str, min_margin: float, length_penalty: float, seed: int
-) -> list[dict[str, Any]]:
+    items: Sequence[ScoredItem], strategy: str, min_margin: float, length_penalty: float, seed: int
+) -> list[PreferencePair]:
     """One pair per prompt whose chosen and rejected differ by at least `min_margin` and in text."""
     rng = random.Random(seed)
-    pairs = []
+    pairs: list[PreferencePair] = []
     for item in items:
         rewards = shaped_rewards(item, length_penalty)
         chosen, rejected = choose_pair(rewards, strategy, rng)
@@ -62,9 +72,9 @@ def make_pairs(
     return pairs
 
 
-def kto_labels(items: list[dict[str, Any]], length_penalty: float) -> list[dict[str, Any]]:
+def kto_labels(items: Sequence[ScoredItem], length_penalty: float) -> list[LabelledCompletion]:
     """Every completion labelled desirable when its reward is above its prompt's mean."""
-    labelled = []
+    labelled: list[LabelledCompletion] = []
     for item in items:
         rewards = shaped_rewards(item, length_penalty)
         mean = sum(rewards) / len(rewards)
@@ -81,3 +91,24 @@ def kto_labels(items: list[dict[str, Any]], length_penalty: float) -> list[dict[
                 }
             )
     return labelled
+
+
+def training_data(items: Sequence[ScoredItem], online: OnlineConfig, seed: int) -> list[TrainItem]:
+    """A round's training items: labelled completions for KTO, else pairs."""
+    if online.algorithm == "kto":
+        return list(kto_labels(items, online.length_penalty))
+    return list(make_pairs(items, online.pair_strategy, online.min_margin, online.length_penalty, seed))
+
+
+def summarize_round(items: Sequence[ScoredItem], train: Sequence[TrainItem]) -> RoundSummary:
+    rewards = [r for item in items for r in item["rewards"]]
+    margins = [t["margin"] for t in train if "margin" in t]
+    return RoundSummary(
+        prompts=len(items),
+        completions=len(rewards),
+        reward_mean=statistics.fmean(rewards),
+        reward_best=statistics.fmean(max(item["rewards"]) for item in items),
+        reward_worst=statistics.fmean(min(item["rewards"]) for item in items),
+        pairs=len(train),
+        pair_margin=statistics.fmean(margins) if margins else 0.0,
+    )

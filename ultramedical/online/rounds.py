@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ultramedical.io import append_jsonl, atomic_write_json, atomic_write_jsonl
+from ultramedical.online.round_data import ScoredItem, TrainItem
 
 
 class RoundStore:
@@ -86,9 +87,7 @@ class RoundStore:
                 removed.append(index)
         return sorted(removed)
 
-    def write_round(
-        self, round_index: int, scored: list[dict[str, Any]], train_items: list[dict[str, Any]]
-    ) -> None:
+    def write_round(self, round_index: int, scored: list[ScoredItem], train_items: list[TrainItem]) -> None:
         directory = self.round_dir(round_index)
         atomic_write_jsonl(
             directory / "completions.jsonl",

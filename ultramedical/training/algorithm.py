@@ -15,6 +15,7 @@ import torch
 
 from ultramedical.config import Config, StageConfig
 from ultramedical.data.loading import DataError, LoadResult, load_records
+from ultramedical.online.round_data import TrainItem
 
 Example = dict[str, Any]
 Batch = dict[str, torch.Tensor]
@@ -79,6 +80,10 @@ class Algorithm(ABC):
     @abstractmethod
     def build_examples(self, records: Sequence[Any], tokenizer: Any) -> tuple[list[Example], ExampleStats]:
         """Token examples (plain lists, cheap to ship to workers) and what tokenizing did."""
+
+    def examples_from_round(self, items: Sequence[TrainItem]) -> tuple[list[Example], ExampleStats]:
+        """Token examples from an online round's training items (already token ids), on the trainer."""
+        raise ValueError(f"{self.stage} does not learn from online rounds (online.algorithm: dpo or kto)")
 
     # -- worker side -----------------------------------------------------------------------------------
     def prepare(self, model: torch.nn.Module, examples: list[Example], ctx: ForwardContext) -> list[Example]:

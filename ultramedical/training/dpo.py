@@ -6,7 +6,7 @@ reference then), so no second model is held in memory while training.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -14,6 +14,7 @@ import torch
 from ultramedical.data.loading import LoadResult
 from ultramedical.data.schemas import PreferenceRecord
 from ultramedical.losses import dpo_loss
+from ultramedical.online.round_data import TrainItem
 from ultramedical.training.algorithm import (
     Algorithm,
     Batch,
@@ -53,17 +54,20 @@ class DPO(Algorithm):
     def build_examples(
         self, records: Sequence[PreferenceRecord], tokenizer: Any
     ) -> tuple[list[Example], ExampleStats]:
-        stats = ExampleStats(records=len(records))
-        examples = []
-        for record in records:
-            example = self.fit(pair_example(tokenizer, record), stats)
-            if example is not None:
-                examples.append(example)
+        return self.pair_examples([pair_example(tokenizer, record) for record in records])
+
+    def examples_from_round(self, items: Sequence[TrainItem]) -> tuple[list[Example], ExampleStats]:
+        return self.pair_examples(items)  # type: ignore[arg-type]  # DPO rounds produce PreferencePairs
+
+    def pair_examples(self, pairs: Sequence[Mapping[str, Any]]) -> tuple[list[Example], ExampleStats]:
+        """Examples from prompt / chosen / rejected token ids, each truncated (or dropped) by policy."""
+        stats = ExampleStats(records=len(pairs))
+        examples = [e for e in (self.truncated_pair(pair, stats) for pair in pairs) if e is not None]
         stats.examples = len(examples)
         return examples, stats
 
-    def fit(self, example: dict[str, list[int]], stats: ExampleStats) -> Example | None:
-        """Apply the truncation policy to both sides of a pair; also used for online pairs."""
+    def truncated_pair(self, example: Mapping[str, Any], stats: ExampleStats) -> Example | None:
+        """Apply the truncation policy to both sides of a pair."""
         max_len, truncation = self.config.model.max_seq_len, self.config.trainer.truncation
         chosen = join_prompt_completion(example["prompt"], example["chosen"], max_len, truncation)
         rejected = join_prompt_completion(example["prompt"], example["rejected"], max_len, truncation)

@@ -7,7 +7,7 @@ when the examples are built, so its reference log-prob can be computed once like
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -15,6 +15,7 @@ import torch
 from ultramedical.data.loading import LoadResult, load_records
 from ultramedical.data.schemas import PreferenceRecord, UnpairedRecord
 from ultramedical.losses import kto_loss
+from ultramedical.online.round_data import TrainItem
 from ultramedical.training.algorithm import (
     Algorithm,
     Batch,
@@ -61,10 +62,17 @@ class KTO(Algorithm):
         ]
 
     def build_examples(self, records: Sequence[Any], tokenizer: Any) -> tuple[list[Example], ExampleStats]:
-        return self.fit(labelled_completions(tokenizer, records), ExampleStats(records=len(records)))
+        return self.labelled_examples(labelled_completions(tokenizer, records), len(records))
 
-    def fit(self, items: list[dict], stats: ExampleStats) -> tuple[list[Example], ExampleStats]:
-        """Truncate, then give each example a fixed KL partner (another example's completion)."""
+    def examples_from_round(self, items: Sequence[TrainItem]) -> tuple[list[Example], ExampleStats]:
+        return self.labelled_examples(items, len(items))  # type: ignore[arg-type]  # LabelledCompletions
+
+    def labelled_examples(
+        self, items: Sequence[Mapping[str, Any]], records: int
+    ) -> tuple[list[Example], ExampleStats]:
+        """Examples from prompt / completion / label: truncated by policy, then each given a fixed KL
+        partner (another example's completion)."""
+        stats = ExampleStats(records=records)
         max_len, truncation = self.config.model.max_seq_len, self.config.trainer.truncation
         rng = random.Random(self.config.trainer.seed)
         partners = list(range(len(items)))

@@ -22,6 +22,7 @@ from ultramedical.models.packed import Bucket, plan_buckets
 from ultramedical.training.algorithm import Algorithm, Example, ForwardContext
 from ultramedical.training.deepspeed_setup import (
     build_engine,
+    build_reference,
     deepspeed_config,
     gather_full_state_dict,
     gathered_parameters,
@@ -53,9 +54,19 @@ class Progress:
 
 
 class Learner:
-    """A model in a DeepSpeed engine, trained by an algorithm. Needs torch.distributed set up first."""
+    """A model in a DeepSpeed engine, trained by an algorithm. Needs torch.distributed set up first.
 
-    def __init__(self, algorithm: Algorithm, model_path: str, total_steps: int, schedule: str = "cosine"):
+    `reference`: a fixed reference policy for `prepare` (online rounds keep the initial policy); without
+    one, the reference pass runs through the current weights, which are the reference before step 1."""
+
+    def __init__(
+        self,
+        algorithm: Algorithm,
+        model_path: str,
+        total_steps: int,
+        schedule: str = "cosine",
+        reference: str | None = None,
+    ):
         config: Config = algorithm.config
         prepare_deepspeed_environment(config.trainer.use_gpu)
         if config.trainer.use_gpu:
@@ -81,14 +92,19 @@ class Learner:
         )
         self.rank, self.world = rank_and_world()
         self.device = self.engine.device
+        # Only ever runs forward passes; sharded like the policy under ZeRO-3.
+        self.reference = (
+            build_reference(reference, config.trainer, self.dtype, self.device) if reference else None
+        )
 
     @property
     def step(self) -> int:
         return int(self.engine.global_steps)
 
     def prepare(self, examples: list[Example], reference: torch.nn.Module | None = None) -> list[Example]:
-        """The algorithm's once-before-training pass (reference log-probs): through `reference` (a fixed
-        model from `build_reference`), else through the current weights."""
+        """The algorithm's once-before-training pass (reference log-probs): through `reference` (a model
+        from `build_reference`), else the learner's fixed reference, else the current weights."""
+        reference = reference if reference is not None else self.reference
         ctx = ForwardContext(self.rank, self.world, self.config.trainer.micro_batch_size, all_gather_objects)
         self.engine.eval()
         model = _OnDevice(reference if reference is not None else self.engine.module, self.device)
