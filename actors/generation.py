@@ -86,6 +86,8 @@ class GenerationPool(ActorGroup):
     """Driver-side handle on the engines. Holds the latest published weights' reference so an engine
     that restarts (from the original checkpoint) is brought up to date before it gets work again."""
 
+    engine_class: Any = GenerationEngine  # the engine actor (a benchmark's subclass may stand in)
+
     def __init__(
         self,
         model_path: str,
@@ -102,7 +104,7 @@ class GenerationPool(ActorGroup):
             "num_gpus": gen.gpus_per_engine,
         }
         super().__init__(
-            GenerationEngine, gen.engines, options, scheduling, lambda i: (model_path, gen, seed + i)
+            self.engine_class, gen.engines, options, scheduling, lambda i: (model_path, gen, seed + i)
         )
         self.engines = self.actors
         self.start([engine.ready.remote() for engine in self.engines], wait)

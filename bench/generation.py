@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from unittest import mock
 
 import ray
 
-import actors.generation
 from actors.generation import GenerationEngine, GenerationPool
 from bench.common import Assets, Result, UnequalWorkError, compared, parameter_count, require_equal
 from ultramedical.config import GenerationConfig
@@ -42,9 +40,7 @@ class FixedLengthEngine(GenerationEngine.__ray_actor_class__):
 class FixedLengthPool(GenerationPool):
     """`GenerationPool` itself, with `FixedLengthEngine` as its engine actor class."""
 
-    def __init__(self, model_path: str, gen: GenerationConfig, seed: int = 0, **kwargs: Any):
-        with mock.patch.object(actors.generation, "GenerationEngine", FixedLengthEngine):
-            super().__init__(model_path, gen, seed, **kwargs)
+    engine_class = FixedLengthEngine
 
 
 def prompt_items(assets: Assets, count: int, offset: int = 0) -> list[dict[str, Any]]:

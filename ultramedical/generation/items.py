@@ -27,9 +27,16 @@ def answer_choices(prompt: str, answer: str) -> str:
 
 
 def make_item(
-    tokenizer: Any, prompt_id: str, prompt: str, answer: str = "", choices: str | None = None
+    tokenizer: Any,
+    prompt_id: str,
+    prompt: str,
+    answer: str = "",
+    choices: str | None = None,
+    messages: Sequence[Message] | None = None,
 ) -> PromptItem:
-    messages: list[Message] = [{"role": "user", "content": prompt}]
+    """`messages`: the conversation the completion continues, ending with the user turn `prompt`
+    (default: that one turn alone)."""
+    messages = list(messages) if messages is not None else [{"role": "user", "content": prompt}]
     return {
         "prompt_id": prompt_id,
         "prompt": prompt,
@@ -40,9 +47,27 @@ def make_item(
     }
 
 
+def prompt_turns(messages: Sequence[Message]) -> list[Message]:
+    """The turns a completion continues: everything before the conversation's last assistant turn (a
+    system prompt and earlier exchanges included), or all of it when it ends on a user turn."""
+    last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=len(messages))
+    turns = list(messages[:last])
+    if not turns or turns[-1]["role"] != "user":
+        raise ValueError("a prompt must end with a user turn")
+    return turns
+
+
 def instruction_items(tokenizer: Any, records: Sequence[InstructionRecord]) -> list[PromptItem]:
-    """One item per instruction record: its first user turn, and its answer key."""
-    return [make_item(tokenizer, r.id, r.prompt, r.answer) for r in records]
+    """One item per instruction record: the turns before its last answer, and its answer key. The item's
+    `prompt` (what answers are read against) is the latest user turn that offers the key's options, so a
+    follow-up ("explain in more detail") to a multiple-choice question is still graded on its letters."""
+    items = []
+    for r in records:
+        turns = prompt_turns(r.messages)
+        users = [m["content"] for m in turns if m["role"] == "user"]
+        question = next((u for u in reversed(users) if answer_choices(u, r.answer)), users[-1])
+        items.append(make_item(tokenizer, r.id, question, r.answer, messages=turns))
+    return items
 
 
 def benchmark_items(tokenizer: Any, items: Sequence[Any]) -> list[PromptItem]:
