@@ -19,7 +19,7 @@ lint: setup
 
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"  # TRL, the baseline: an extra the project itself never needs
-	$(PY) -m ultramedical.cli bench
+	$(PY) -m jobs.cli bench
 
 # Re-resolve locks/cpu.txt and locks/cuda.txt (what scripts/setup.sh installs); each lock's header holds the
 # command. Existing pins are kept unless LOCK_ARGS=--upgrade (or --upgrade-package NAME). uv reads no pip

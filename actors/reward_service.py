@@ -9,7 +9,7 @@ path and swapped in with a single assignment; each request keeps the model it ar
 in-flight requests finish on the old one. The checkpoint every replica serves is the deployment's
 `user_config: {model: DIR}`: `POST /v1/reload` validates DIR on the replica that receives it, swaps it in
 there, then publishes it as the new user_config, and Ray Serve calls `reconfigure` on every other replica,
-present and future (ultramedical/serving/rollout.py).
+present and future (actors/serve_rollout.py).
 
 Replica resources come from `serve.cpus_per_replica` / `serve.gpus_per_replica` only (`actor_options`);
 a replica granted a GPU scores on it in bf16, and one that asked for a GPU but got none refuses to start
@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from ray import serve
 from ray.serve import Application
 
+from actors.serve_rollout import publish_user_config
 from ultramedical.config import Config, RewardConfig, ServeConfig, load_config
 from ultramedical.data.schemas import Message
 from ultramedical.models.loading import local_or_hub
@@ -47,7 +48,6 @@ from ultramedical.serving.api import (
     resolve_token,
     token_digest,
 )
-from ultramedical.serving.rollout import publish_user_config
 
 Chunk = tuple[RewardModel, list[list[Message]]]
 _PROBE: list[Message] = [{"role": "user", "content": "ping"}, {"role": "assistant", "content": "pong"}]

@@ -16,6 +16,9 @@ import ray
 from ray.util.client import ray as ray_client
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from actors.cluster import connect_ray
+from ultramedical.config import Config
+
 MARKER_PREFIX = ".shared-storage-check-"
 
 
@@ -100,23 +103,13 @@ def check_shared_storage(
         )
 
 
-def check_stage_storage(argv: list[str]) -> None:
-    """For the offline job scripts (jobs/sft.py, rm, dpo, kto): connect to Ray and check the runs_root of
-    the config that `argv`, an `ultramedical` command line such as `["sft", "--config", ...]`, names.
+def check_runs_root(config: Config) -> None:
+    """For the offline stage recipe (jobs/train_stage.py, behind jobs/sft.py, rm, dpo, kto): connect to Ray
+    and check that every node sees the config's runs_root, where the workers write.
 
     Nodes that the autoscaler starts later for Ray Train's workers are not covered (see
-    check_shared_storage). A config that does not load is left to the command itself, which names the
-    problem; SharedStorageError stops the job with its message.
+    check_shared_storage). SharedStorageError stops the job with its message.
     """
-    from ultramedical.cli import build_parser
-    from ultramedical.cluster import connect_ray
-    from ultramedical.config import ConfigError, load_config
-
-    args, overrides = build_parser().parse_known_args(argv)
-    try:
-        config = load_config(args.config, overrides)
-    except ConfigError:
-        return
     connect_ray()
     try:
         check_shared_storage(config.runs_root)

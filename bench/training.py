@@ -62,7 +62,7 @@ def stage_examples(config: Config, stage: str) -> tuple[list[dict[str, Any]], st
     from ultramedical.models.loading import load_tokenizer
     from ultramedical.rundir import RunDir
     from ultramedical.training import ALGORITHMS
-    from ultramedical.training.launch import stage_init_model
+    from ultramedical.training.stage import stage_init_model
 
     init = stage_init_model(config, stage, RunDir.of(config.runs_root, config.name))
     examples, stats = ALGORITHMS[stage](config).load(load_tokenizer(init))
@@ -130,8 +130,8 @@ def steps_rate(work: list[tuple[int, int]], seconds: list[float]) -> float:
 
 def run_ours(config: Config, stage: str, examples: list[dict[str, Any]]) -> dict[str, Any]:
     """One full `run_stage`; the steps' throughput from its metrics.jsonl."""
+    from actors.train_stage import run_stage
     from ultramedical.rundir import RunDir
-    from ultramedical.training.launch import run_stage
 
     start = time.perf_counter()
     run_stage(config, stage, overwrite=True)

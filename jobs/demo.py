@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from ultramedical.cluster import connect_ray
+from actors.cluster import connect_ray
+from actors.train_stage import run_stage
 from ultramedical.config import Config, load_config
 from ultramedical.eval.benchmarks import load_benchmark
 from ultramedical.eval.runner import (
@@ -47,8 +48,6 @@ def build_artifacts(config: Config) -> None:
 
 
 def train(config: Config, run: RunDir, stage: str) -> None:
-    from ultramedical.training.launch import run_stage
-
     if is_complete_model(run.final(stage)):
         log(f"{stage}: already finished ({run.final(stage)})")
         return

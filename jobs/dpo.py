@@ -3,15 +3,13 @@
     ray job submit --working-dir . -- python jobs/dpo.py --config configs/llama3-8b.yaml [--resume]
     python jobs/dpo.py --config configs/tiny-cpu.yaml --dpo.epochs 1
 
-Same as `ultramedical dpo`; the model lands in runs/<name>/dpo/final.
+Same as `ultramedical dpo`; the recipe is jobs/train_stage.py. The model lands in
+runs/<name>/dpo/final.
 """
 
 import sys
 
-from actors.shared_storage import check_stage_storage
-from ultramedical.cli import main
+from jobs.train_stage import main
 
 if __name__ == "__main__":
-    argv = ["dpo", *sys.argv[1:]]
-    check_stage_storage(argv)  # every node must see runs_root, where the workers write
-    sys.exit(main(argv))
+    sys.exit(main(sys.argv[1:], "dpo"))

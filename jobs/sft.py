@@ -3,15 +3,13 @@
     ray job submit --working-dir . -- python jobs/sft.py --config configs/llama3-8b.yaml [--resume]
     python jobs/sft.py --config configs/tiny-cpu.yaml --sft.epochs 1
 
-Same as `ultramedical sft`; the model lands in runs/<name>/sft/final.
+Same as `ultramedical sft`; the recipe is jobs/train_stage.py. The model lands in
+runs/<name>/sft/final.
 """
 
 import sys
 
-from actors.shared_storage import check_stage_storage
-from ultramedical.cli import main
+from jobs.train_stage import main
 
 if __name__ == "__main__":
-    argv = ["sft", *sys.argv[1:]]
-    check_stage_storage(argv)  # every node must see runs_root, where the workers write
-    sys.exit(main(argv))
+    sys.exit(main(sys.argv[1:], "sft"))

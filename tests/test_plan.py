@@ -140,7 +140,7 @@ def test_70b_engines_land_only_on_80gb_nodes_with_room_for_the_kv_cache():
 
 def run_cli(*args: str) -> tuple[int, list[str], dict]:
     result = subprocess.run(
-        [sys.executable, "-m", "ultramedical.cli", "plan", *args],
+        [sys.executable, "-m", "jobs.cli", "plan", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

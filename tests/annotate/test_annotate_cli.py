@@ -10,11 +10,11 @@ import pytest
 import yaml
 from fake_openai_server import FakeOpenAIServer, instruction, make_config
 
-from ultramedical.cli.annotate import add_parser
+from jobs.cli.annotate import add_parser
 
 
 def _main(argv: list[str]) -> int:
-    """What ultramedical/cli/__init__.py does: parse_known_args, extras become args.overrides."""
+    """What jobs/cli/__init__.py does: parse_known_args, extras become args.overrides."""
     parser = argparse.ArgumentParser(prog="ultramedical")
     add_parser(parser.add_subparsers(dest="command", required=True))
     args, extra = parser.parse_known_args(argv)

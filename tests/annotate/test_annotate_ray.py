@@ -8,6 +8,7 @@ from pathlib import Path
 import ray
 from fake_openai_server import FakeOpenAIServer, instruction
 
+from actors.annotator import annotate_on_ray
 from ultramedical.annotate.pipeline import annotate
 from ultramedical.config import AnnotateConfig
 
@@ -21,7 +22,8 @@ def test_fan_out_with_two_workers(
     ]
     prompts[3] = instruction("q3", "[[garbage]] Which electrolyte disturbance causes peaked T waves?")
     cache = tmp_path / "cache.sqlite"
-    summary = annotate(prompts, config.model_copy(update={"workers": 2}), tmp_path / "ray", cache_path=cache)
+    two_workers = config.model_copy(update={"workers": 2})
+    summary = annotate(prompts, two_workers, tmp_path / "ray", cache_path=cache, map_shards=annotate_on_ray)
     assert ray.is_initialized()  # the pipeline leaves a cluster it did not start running
     failures = (tmp_path / "ray" / "failures.jsonl").read_text()
     assert (summary.annotated, summary.failures, summary.pairs, summary.workers) == (9, 1, 9, 2), failures

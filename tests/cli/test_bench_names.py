@@ -4,7 +4,7 @@ installed package), so the list is written twice: the two must name the same ben
 from __future__ import annotations
 
 from bench.suite import REPORT_ORDER, RUN_ORDER
-from ultramedical.cli.bench import NAMES
+from jobs.cli.bench import NAMES
 
 
 def test_cli_offers_exactly_the_suites_benchmarks() -> None:

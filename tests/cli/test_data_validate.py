@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ultramedical.cli import main
+from jobs.cli import main
 
 
 def instruction(i: int) -> dict:

@@ -64,7 +64,8 @@ import json, sys
 from pathlib import Path
 import ray
 import jobs.iterative_dpo as job
-from actors.shared_storage import check_shared_storage, check_stage_storage
+from actors.shared_storage import check_runs_root, check_shared_storage
+from ultramedical.config import load_config
 
 local, out, *argv = sys.argv[1:]
 checked = []
@@ -72,7 +73,7 @@ checked = []
 def stage_check(runs_root):
     # What jobs/sft.py (rm, dpo, kto) run before the stage: None when runs_root passes.
     try:
-        check_stage_storage(["sft", "--config", argv[1], "--runs_root", runs_root, "--resume"])
+        check_runs_root(load_config(argv[1], ["--runs_root", runs_root]))
     except SystemExit as exc:
         return str(exc.code)
     return None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ultramedical.cli import report as report_cli
+from jobs.cli import report as report_cli
 from ultramedical.reporting import collect_run, pipeline_order, write_report
 
 REWARD_MEANS = (0.512, 0.634, 0.745)
@@ -315,8 +315,8 @@ def test_through_cli_main(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     """`ultramedical report RUN_DIR` via cli.main, with only this module registered (the real
-    COMMAND_MODULES tuple lives in ultramedical/cli/__init__.py)."""
-    import ultramedical.cli as cli
+    COMMAND_MODULES tuple lives in jobs/cli/__init__.py)."""
+    import jobs.cli as cli
 
     run = tmp_path / "main-run"
     run.mkdir()

@@ -185,6 +185,7 @@ def test_reload_swaps_the_model_without_failing_requests(service: Service) -> No
     clients = [threading.Thread(target=client) for _ in range(4)]
     for thread in clients:
         thread.start()
+
     def answered(count: int) -> None:  # observed state: requests completed, not time passed
         while len(results) < count and all(t.is_alive() for t in clients):
             time.sleep(0.01)
@@ -215,7 +216,7 @@ def test_reload_swaps_the_model_without_failing_requests(service: Service) -> No
 
 
 def test_token_file_and_cli_parser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ultramedical.cli import serve as serve_cli
+    from jobs.cli import serve as serve_cli
     from ultramedical.serving.api import TOKEN_ENV, resolve_token, token_digest, token_matches
 
     monkeypatch.delenv(TOKEN_ENV, raising=False)

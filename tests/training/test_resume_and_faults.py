@@ -15,9 +15,9 @@ import torch
 from safetensors.torch import load_file
 from tiny_support import tiny_config, weights_moved
 
+from actors.train_stage import run_stage
 from ultramedical.data.loading import DataError
 from ultramedical.rundir import RunDir, is_complete_model
-from ultramedical.training.launch import run_stage
 
 pytestmark = pytest.mark.slow
 

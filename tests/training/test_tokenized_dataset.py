@@ -165,7 +165,7 @@ def test_run_stage_hands_workers_a_path_not_the_examples(artifacts, tmp_path, to
     import ray
     import ray.train.torch
 
-    from ultramedical.training import launch
+    from actors import train_stage as launch
 
     captured: dict[str, Any] = {}
 
@@ -210,7 +210,7 @@ def test_reward_model_trains_on_the_llama3_shaped_checkpoint(
     ray_cluster, artifacts, llama3_checkpoint, tmp_path
 ):
     """The rm stage end to end on Ray Train (2 workers) with Llama-3's vocabulary and no pad token."""
-    from ultramedical.training.launch import run_stage
+    from actors.train_stage import run_stage
 
     config = tiny_config(
         artifacts,

@@ -1,7 +1,8 @@
 """Preference data through any OpenAI-compatible endpoint: completions, an LLM judge, pairs.
 
 Also difficulty rating of instructions and n-gram decontamination against evaluation sets.
-Nothing here imports Ray at module level; `annotate(..., workers > 1)` imports it when it fans out.
+Nothing here imports Ray: `annotate(..., map_shards=...)` takes the fan-out as a callable, and the Ray one
+lives in actors/annotator.py (`annotate_on_ray`).
 """
 
 from ultramedical.annotate.client import (
@@ -25,7 +26,15 @@ from ultramedical.annotate.difficulty import (
     parse_difficulty,
     score_difficulty,
 )
-from ultramedical.annotate.pipeline import AnnotateSummary, annotate, annotate_one, annotate_shard
+from ultramedical.annotate.pipeline import (
+    AnnotateSummary,
+    Shard,
+    ShardMapper,
+    annotate,
+    annotate_one,
+    annotate_shard,
+    failed_shard,
+)
 from ultramedical.annotate.records import binarize, load_records, write_json_atomic, write_jsonl_atomic
 from ultramedical.annotate.rubric import (
     RUBRIC,
@@ -51,6 +60,8 @@ __all__ = [
     "Judgement",
     "ModelUsage",
     "RequestCache",
+    "Shard",
+    "ShardMapper",
     "UsageMeter",
     "annotate",
     "annotate_one",
@@ -62,6 +73,7 @@ __all__ = [
     "cost_usd",
     "decontaminate",
     "difficulty_of",
+    "failed_shard",
     "filter_by_difficulty",
     "load_records",
     "normalise",

@@ -5,7 +5,8 @@ annotations.jsonl (multi-completion records), pairs.jsonl (binarized preference 
 (one line per prompt whose completion or judging failed, with the reason) and summary.json.
 One item's failure never stops the run. Every request goes through the on-disk cache, so re-running
 over the same output directory (same cache) sends no request that was answered before.
-With `config.workers > 1` the prompts are fanned out to Ray actors; Ray is imported only then.
+With `config.workers > 1` and a `map_shards` callable the prompts are cut into shards that it runs
+(actors/annotator.py runs them on Ray actors); without one every prompt is annotated in this process.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +35,11 @@ from ultramedical.config import AnnotateConfig
 
 log = logging.getLogger(__name__)
 CACHE_NAME = "request_cache.sqlite"
+
+Shard = list[tuple[int, dict[str, Any]]]
+# Runs `annotate_shard(shard, config, cache_path)` for every shard, wherever it likes, and returns the
+# outputs in shard order; a shard that could not run returns `failed_shard(shard, "worker", reason)`.
+ShardMapper = Callable[[list[Shard], AnnotateConfig, str], list[dict[str, Any]]]
 
 
 @dataclass
@@ -162,12 +168,11 @@ def _isolated(
         return _failed(index, record, "internal", f"{type(exc).__name__}: {exc}")
 
 
-def annotate_shard(
-    indexed: list[tuple[int, dict[str, Any]]], config: AnnotateConfig, cache_path: str | Path
-) -> dict[str, Any]:
+def annotate_shard(indexed: Shard, config: AnnotateConfig, cache_path: str | Path) -> dict[str, Any]:
     """Annotate (index, record) pairs with a thread pool; returns {"results": [...], "usage": {...}}.
 
-    This is the unit of work of one process: called directly in-process, or by a Ray actor per shard.
+    This is the unit of work of one process: called directly in-process, or by a Ray actor per shard
+    (actors/annotator.py).
     """
     cache = RequestCache(cache_path)
     client = ChatClient(
@@ -187,40 +192,20 @@ def annotate_shard(
     return {"results": results, "usage": client.usage.to_dict()}
 
 
+def failed_shard(shard: Shard, stage: str, reason: str) -> dict[str, Any]:
+    """The output of a shard that could not run: every one of its prompts failed at `stage`."""
+    return {"results": [_failed(i, record, stage, reason) for i, record in shard], "usage": {}}
+
+
 def _fan_out(
-    indexed: list[tuple[int, dict[str, Any]]], config: AnnotateConfig, cache_path: str
+    indexed: Shard, config: AnnotateConfig, cache_path: str, map_shards: ShardMapper
 ) -> list[dict[str, Any]]:
-    """Shards round-robin over `config.workers` Ray actors; a dead actor fails only its own prompts."""
-    import ray
-
-    from actors.annotator import AnnotatorActor
-
+    """Shards round-robin over `config.workers` workers that `map_shards` runs."""
     workers = min(config.workers, len(indexed))
     shards = [indexed[i::workers] for i in range(workers)]
-    # The concurrency limit is for the whole run, so each actor gets its share of it.
+    # The concurrency limit is for the whole run, so each shard gets its share of it.
     shard_config = config.model_copy(update={"concurrency": max(1, config.concurrency // workers)})
-    started = not ray.is_initialized()
-    if started:
-        ray.init(include_dashboard=False)
-    try:
-        actors = [AnnotatorActor.remote() for _ in shards]
-        refs = [
-            actor.annotate_shard.remote(shard, shard_config.model_dump(), cache_path)
-            for actor, shard in zip(actors, shards, strict=True)
-        ]
-        outputs = []
-        for ref, shard in zip(refs, shards, strict=True):
-            try:
-                outputs.append(ray.get(ref))
-            except ray.exceptions.RayError as exc:
-                reason = f"worker failed: {type(exc).__name__}: {str(exc)[:300]}"
-                outputs.append({"results": [_failed(i, r, "worker", reason) for i, r in shard], "usage": {}})
-        for actor in actors:
-            ray.kill(actor)
-        return outputs
-    finally:
-        if started:
-            ray.shutdown()
+    return map_shards(shards, shard_config, cache_path)
 
 
 def _pairs(annotations: list[dict[str, Any]], seed: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
@@ -244,8 +229,13 @@ def annotate(
     out_dir: str | Path,
     *,
     cache_path: str | Path | None = None,
+    map_shards: ShardMapper | None = None,
 ) -> AnnotateSummary:
-    """Build preference data for instruction records through the configured endpoints (see module doc)."""
+    """Build preference data for instruction records through the configured endpoints (see module doc).
+
+    `map_shards` runs the shards when `config.workers > 1` (e.g. `actors.annotator.annotate_on_ray`);
+    None annotates every prompt in this process.
+    """
     if not config.completers:
         raise ValueError("annotate.completers is empty: configure at least one completion model")
     if config.judge is None:
@@ -256,8 +246,10 @@ def annotate(
     cache_file = str(cache_path or config.cache_path or out_dir / CACHE_NAME)
     indexed = list(enumerate(records))
     log.info("annotating %d prompts on %d worker(s)", len(indexed), config.workers)
-    if config.workers > 1 and len(indexed) > 1:
-        outputs = _fan_out(indexed, config, cache_file)
+    if config.workers > 1 and map_shards is None:
+        log.warning("annotate.workers=%d but no map_shards given: annotating in this process", config.workers)
+    if config.workers > 1 and len(indexed) > 1 and map_shards is not None:
+        outputs = _fan_out(indexed, config, cache_file, map_shards)
     else:
         outputs = [annotate_shard(indexed, config, cache_file)]
 

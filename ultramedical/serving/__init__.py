@@ -1,7 +1,7 @@
-"""The reward-scoring HTTP service's library part (schemas, limits, auth, FastAPI app; no Ray in `api`),
-and `rollout`, which publishes a new user_config to every replica of a running Ray Serve deployment.
+"""The reward-scoring HTTP service's library part: schemas, limits, auth and the FastAPI app, no Ray.
 
-The Ray Serve deployment that serves it lives in `actors.reward_service`.
+The Ray Serve deployment that serves it lives in `actors.reward_service`, and publishing a new user_config
+to every replica of a running deployment in `actors.serve_rollout`.
 """
 
 from ultramedical.serving.api import (

@@ -1,4 +1,5 @@
-"""`ultramedical` command line. Each module in this package registers its own subcommands.
+"""`ultramedical` command line: entry glue over the library, the actors and the job scripts. Each module in
+this package registers its own subcommands.
 
 Commands that take a config read `--config PRESET` and treat every other `--section.key VALUE`
 argument as a dotted override of the config.
@@ -14,8 +15,18 @@ from ultramedical.config import ConfigError
 from ultramedical.data.loading import DataError
 from ultramedical.data.sources import SourceError
 
+# This package's own command modules, imported by name when the parser is built.
 COMMAND_MODULES = (
-    "data", "models", "train", "online", "eval", "serve", "annotate", "report", "bench", "plan"
+    "data",
+    "models",
+    "train",
+    "online",
+    "eval",
+    "serve",
+    "annotate",
+    "report",
+    "bench",
+    "plan",
 )
 DEFAULT_CONFIG = "configs/tiny-cpu.yaml"
 
@@ -26,18 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(f"ultramedical.cli.{name}").add_parser(subparsers)
+        importlib.import_module(f"{__name__}.{name}").add_parser(subparsers)
     return parser
-
-
-# Commands whose own parser lives in their job script: everything after the name is handed over.
-PASSTHROUGH = {"iterate": "jobs.iterative_dpo"}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in PASSTHROUGH:
-        return importlib.import_module(PASSTHROUGH[argv[0]]).main(argv[1:])
+    if argv and argv[0] == "iterate":
+        # Its own parser lives in the job script: everything after the name is handed over. Imported
+        # here, not at the top, since the job imports Ray and every actor.
+        from jobs.iterative_dpo import main as iterate
+
+        return iterate(argv[1:])
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_overrides", False):

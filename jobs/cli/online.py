@@ -1,5 +1,5 @@
 """`ultramedical iterate`: online iterative preference learning. The arguments are parsed by
-jobs/iterative_dpo.py itself (see PASSTHROUGH in ultramedical/cli/__init__.py); this entry only
+jobs/iterative_dpo.py itself (`main` in jobs/cli/__init__.py hands them over); this entry only
 lists the command in `ultramedical --help`."""
 
 from __future__ import annotations

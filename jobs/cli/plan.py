@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from ultramedical.cli.train import add_config_arguments
+from jobs.cli.train import add_config_arguments
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

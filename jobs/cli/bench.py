@@ -1,15 +1,16 @@
 """`ultramedical bench [--only NAME ...] [--quick] [--out DIR]`: the benchmark suite (bench/ in the repo).
 
-The suite lives outside the installed package (bench/ next to ultramedical/), so it is imported lazily,
-with the repository root put on the path when the command runs from a checkout.
+The suite is not part of the installed package: it is there only in a source checkout, next to jobs/.
+`python -m jobs.cli bench` runs with the checkout on the path already; the `ultramedical` console script
+does not, so the checkout that holds this file is put on the path when it has bench/.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
+from types import ModuleType
 
 NAMES = (
     "generation",
@@ -43,16 +44,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _suite():
-    repo = Path(__file__).resolve().parents[2]
-    if (repo / "bench" / "suite.py").is_file() and str(repo) not in sys.path:
-        sys.path.insert(0, str(repo))
+def _suite() -> ModuleType:
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "bench" / "suite.py").is_file() and str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
     try:
-        return importlib.import_module("bench.suite")
+        import bench.suite
     except ModuleNotFoundError as exc:
         if exc.name in ("bench", "bench.suite"):
             raise SystemExit("error: the benchmark suite (bench/) is only in a source checkout") from None
         raise
+    return bench.suite
 
 
 def run(args: argparse.Namespace) -> int:

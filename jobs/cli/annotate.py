@@ -6,7 +6,7 @@
   ultramedical annotate decontaminate --train FILE --eval [NAME=]FILE [...] --out FILE [--report FILE]
                                       [--ngram 13] [--min-words 8]
 
-What this module assumes of the main CLI (ultramedical/cli/__init__.py): it calls `add_parser(subparsers)`,
+What this module assumes of the main CLI (jobs/cli/__init__.py): it calls `add_parser(subparsers)`,
 parses with `parse_known_args`, stores the unparsed `--section.key VALUE` arguments in `args.overrides`
 (a list of strings, rejected unless the subcommand sets `accepts_overrides=True`), and calls
 `args.func(args)`, whose int is the exit code. `--config` is declared here with `default=SUPPRESS`, so a
@@ -94,8 +94,13 @@ def run_preferences(args: argparse.Namespace) -> int:
         return _error(str(exc))
     if args.limit is not None:
         records = records[: args.limit]
+    map_shards = None
+    if config.annotate.workers > 1:
+        from actors.annotator import annotate_on_ray  # Ray only when the prompts are fanned out
+
+        map_shards = annotate_on_ray
     try:
-        summary = annotate(records, config.annotate, Path(args.out))
+        summary = annotate(records, config.annotate, Path(args.out), map_shards=map_shards)
     except ValueError as exc:
         return _error(str(exc))
     print(json.dumps({k: v for k, v in summary.to_dict().items() if k != "per_model"}))

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import ray
+from ray.serve.context import _get_global_client
+from ray.serve.schema import APIType, ServeDeploySchema
+
 # Each call to the controller: a hung controller fails the reload (the replica puts its old model back)
 # instead of holding the request forever.
 CONTROLLER_TIMEOUT_S = 60.0
 
 
 def _controller() -> Any:
-    from ray.serve.context import _get_global_client
-
     return _get_global_client()._controller
 
 
@@ -37,9 +39,6 @@ def publish_user_config(app_name: str, deployment_name: str, user_config: dict[s
     Blocking (it waits on the controller): call it off the event loop. Raises RuntimeError naming the app
     when the controller does not know it or it has more deployments than the imperative path can redeploy.
     """
-    import ray
-    from ray.serve.schema import APIType
-
     controller = _controller()
     details = ray.get(controller.get_serve_instance_details.remote(), timeout=CONTROLLER_TIMEOUT_S)
     app = details.get("applications", {}).get(app_name)
@@ -55,9 +54,6 @@ def publish_user_config(app_name: str, deployment_name: str, user_config: dict[s
 def _apply_declarative(
     controller: Any, details: dict[str, Any], app_name: str, deployment_name: str, user_config: dict[str, Any]
 ) -> None:
-    import ray
-    from ray.serve.schema import ServeDeploySchema
-
     configs = ray.get(controller.get_app_configs.remote(), timeout=CONTROLLER_TIMEOUT_S)
     # Only the options the operator set (exclude_unset): re-applying defaults would override code values.
     apps = [config.model_dump(exclude_unset=True) for config in configs.values()]
@@ -81,7 +77,6 @@ def _apply_declarative(
 def _redeploy_imperative(
     controller: Any, app: dict[str, Any], app_name: str, deployment_name: str, user_config: dict[str, Any]
 ) -> None:
-    import ray
     from ray.serve._private.config import DeploymentConfig
     from ray.serve._private.deploy_utils import get_deploy_args
     from ray.serve._private.deployment_info import DeploymentInfo

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ultramedical.cli.train import add_config_arguments
+from jobs.cli.train import add_config_arguments
 
 HELP = "serve a reward model over HTTP with Ray Serve (dynamic batching, autoscaling, hot reload)"
 

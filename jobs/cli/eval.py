@@ -19,7 +19,7 @@ from ultramedical.eval.mcq import MODES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from ultramedical.cli.train import add_config_arguments
+    from jobs.cli.train import add_config_arguments
 
     evaluate = subparsers.add_parser("eval", help="evaluate a policy on medical benchmarks or a reward model")
     actions = evaluate.add_subparsers(dest="action", required=True, metavar="ACTION")

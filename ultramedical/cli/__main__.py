@@ -1,5 +1,0 @@
-import sys
-
-from ultramedical.cli import main
-
-sys.exit(main())
