@@ -45,7 +45,7 @@ def test_tiny_preset_loads_with_its_values():
     assert config.serve.port == 8000
 
 
-PAPER_PRESETS = [ROOT / "configs" / "llama3-8b.yaml", ROOT / "configs" / "llama3-70b.yaml"]
+PAPER_PRESETS = [ROOT / "configs" / f"llama3-{name}.yaml" for name in ("8b", "70b", "8b-ultramix")]
 
 
 def leaves(tree: object, prefix: str = "") -> list[tuple[str, object]]:
@@ -400,3 +400,17 @@ def test_a_preset_states_only_its_differences_from_its_base(tmp_path):
     (tmp_path / "c.yaml").write_text("base: missing.yaml\n")
     with pytest.raises(ConfigError, match="cannot read its base preset"):
         load_config(tmp_path / "c.yaml")
+
+
+def test_the_ultramix_preset_is_the_8b_one_with_general_instructions_mixed_in():
+    eight = load_config(ROOT / "configs" / "llama3-8b.yaml").model_dump()
+    ultramix = load_config(ROOT / "configs" / "llama3-8b-ultramix.yaml").model_dump()
+    own = yaml.safe_load((ROOT / "configs" / "llama3-8b-ultramix.yaml").read_text())
+    assert own["base"] == "llama3-8b.yaml" and set(own) == {"base", "name", "data"}
+    assert ultramix["name"] == "llama3-8b-ultramix" != eight["name"]  # its own run directory
+    medical, general = ultramix["data"]["instructions"]
+    assert medical == eight["data"]["instructions"][0]  # every UltraMedical record, as in the 8B run
+    assert general["path"] == "HuggingFaceH4/ultrachat_200k" and general["split"] == "train_sft"
+    assert 0 < general["weight"] < medical["weight"]
+    ultramix["name"], ultramix["data"]["instructions"] = eight["name"], eight["data"]["instructions"]
+    assert ultramix == eight

@@ -70,7 +70,7 @@ def test_iter_checked_yields_every_line_with_its_number(mixed_jsonl):
     assert problems[4] == "expected a JSON object, got an array"
     assert problems[5] == "empty line"
     assert problems[7].startswith("not UTF-8") and "byte" in problems[7]
-    assert problems[8] == "missing field 'conversations'"
+    assert problems[8] == "missing field 'conversations' (or 'messages')"
     valid = [item for _, item in items if isinstance(item, InstructionRecord)]
     assert [r.id for r in valid] == ["q1", "q3", "q6", "q9"]
     for line, item in items:

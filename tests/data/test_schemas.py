@@ -103,6 +103,29 @@ def test_valid_preference():
     assert record.label_type == "gpt4" and record.prompt_id == "p-1"
 
 
+def test_preference_without_prompt_reads_it_from_the_shared_turns():
+    """No `prompt` is TRL's implicit-prompt form, no longer an error: the shared user turn is the prompt."""
+    row = preference_row()
+    del row["prompt"]
+    record = parse_preference(row)
+    assert record == parse_preference(preference_row())
+    assert record.prompt == "What does insulin do?" and record.score("chosen") == 9.0
+
+
+def test_preference_errors_of_ultramedical_rows_are_unchanged():
+    for change, message in [
+        ({"prompt": 7}, "field 'prompt' must be a string, got int"),
+        ({"prompt": None}, "field 'prompt' must be a string, got NoneType"),
+        ({"chosen": {"role": "user"}}, "field 'chosen' must be a list of messages, got dict"),
+        ({"rejected": 3}, "field 'rejected' must be a list of messages, got int"),
+    ]:
+        with pytest.raises(RecordError) as info:
+            parse_preference({**preference_row(), **change})
+        assert str(info.value) == message
+    with pytest.raises(RecordError, match="^missing field 'prompt'$"):
+        parse_preference({"id": "q1", "conversations": []})  # an instruction row checked as a preference
+
+
 @pytest.mark.parametrize("metadata", [None, {}, {"chosen": 5}, {"chosen": {"score": True}}, {"chosen": []}])
 def test_preference_score_absent_or_unusable(metadata):
     row = preference_row()
@@ -238,7 +261,6 @@ def test_instruction_failures(mutate, needles):
 
 
 PREFERENCE_CASES = [
-    ("missing prompt", _delete("prompt"), ["missing field 'prompt'"]),
     ("prompt wrong type", _set("prompt", 5), ["field 'prompt'", "a string", "int"]),
     ("prompt bool", _set("prompt", True), ["field 'prompt'", "bool"]),
     ("empty prompt", _set("prompt", " "), ["field 'prompt'", "empty"]),

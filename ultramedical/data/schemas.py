@@ -2,6 +2,10 @@
 
 Each `parse_*` function turns one decoded row into a typed record or raises `RecordError` naming the
 field and the reason, so a validator can report every bad record with its line number.
+
+Besides UltraMedical's own formats, the shapes people already have parse to the same records:
+instructions as HF chat `messages` (e.g. HuggingFaceH4/ultrachat_200k), preferences in TRL's standard
+and conversational forms (see `parse_preference`).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
+Turns = tuple[Message, ...]
 SCHEMAS = ("instruction", "preference", "annotation", "unpaired")
 Schema = Literal["instruction", "preference", "annotation", "unpaired"]
 
@@ -23,7 +28,7 @@ class RecordError(ValueError):
 
 @dataclass(frozen=True)
 class InstructionRecord:
-    """TsinghuaC3I/UltraMedical: a (possibly multi-turn) conversation in ShareGPT form."""
+    """A (possibly multi-turn) conversation: UltraMedical's ShareGPT form or HF chat `messages`."""
 
     id: str
     type: str
@@ -42,7 +47,7 @@ class InstructionRecord:
 
 @dataclass(frozen=True)
 class PreferenceRecord:
-    """TsinghuaC3I/UltraMedical-Preference: one prompt with a chosen and a rejected conversation."""
+    """One prompt with a chosen and a rejected conversation (UltraMedical-Preference, or TRL's forms)."""
 
     prompt_id: str
     prompt: str
@@ -156,11 +161,18 @@ def _check_dialogue(turns: tuple[Message, ...], where: str, must_end_with_assist
 
 
 def parse_instruction(row: dict[str, Any]) -> InstructionRecord:
-    record_id = _optional_text(row, "id")
+    """ShareGPT `conversations` (UltraMedical) or HF chat `messages` (UltraChat); `conversations` wins."""
+    record_id = _optional_text(row, "id") or _optional_text(row, "prompt_id")
     if not record_id:
-        raise RecordError("missing field 'id'")
-    turns = _messages(_require(row, "conversations", list, "a list of turns"), "conversations", sharegpt=True)
-    _check_dialogue(turns, "conversations", must_end_with_assistant=True)
+        raise RecordError("missing field 'id' (or 'prompt_id')")
+    if "conversations" in row:
+        where, sharegpt, what = "conversations", True, "a list of turns"
+    elif "messages" in row:
+        where, sharegpt, what = "messages", False, "a list of messages"
+    else:
+        raise RecordError("missing field 'conversations' (or 'messages')")
+    turns = _messages(_require(row, where, list, what), where, sharegpt=sharegpt)
+    _check_dialogue(turns, where, must_end_with_assistant=True)
     return InstructionRecord(
         id=record_id,
         type=_optional_text(row, "type"),
@@ -171,11 +183,15 @@ def parse_instruction(row: dict[str, Any]) -> InstructionRecord:
 
 
 def parse_preference(row: dict[str, Any]) -> PreferenceRecord:
-    prompt = _require(row, "prompt", str, "a string")
-    if not prompt.strip():
-        raise RecordError("field 'prompt' is empty")
-    chosen = _messages(_require(row, "chosen", list, "a list of messages"), "chosen", sharegpt=False)
-    rejected = _messages(_require(row, "rejected", list, "a list of messages"), "rejected", sharegpt=False)
+    """A preference pair in any of these shapes, told apart by the type of `prompt` and `chosen`:
+
+    - UltraMedical-Preference: `prompt` a string, `chosen`/`rejected` whole conversations;
+    - TRL standard: `prompt`, `chosen` and `rejected` strings (one user turn, one assistant turn);
+    - TRL conversational, explicit prompt: `prompt` a list of messages, `chosen`/`rejected` the turns
+      that follow it;
+    - TRL conversational, implicit prompt: no `prompt`; whole conversations that share their prompt turns.
+    """
+    prompt, chosen, rejected = _preference_turns(row)
     for name, turns in (("chosen", chosen), ("rejected", rejected)):
         _check_dialogue(turns, name, must_end_with_assistant=True)
     if chosen == rejected:
@@ -191,6 +207,68 @@ def parse_preference(row: dict[str, Any]) -> PreferenceRecord:
         label_type=_optional_text(row, "label_type"),
         metadata=metadata,
     )
+
+
+def _preference_turns(row: dict[str, Any]) -> tuple[str, Turns, Turns]:
+    """(prompt text, chosen conversation, rejected conversation) of whichever shape `row` has."""
+    if "prompt" not in row:
+        return _implicit_prompt_pair(row)
+    if isinstance(row["prompt"], list):
+        return _explicit_prompt_pair(row)
+    prompt = _require(row, "prompt", str, "a string")
+    if not prompt.strip():
+        raise RecordError("field 'prompt' is empty")
+    if isinstance(row.get("chosen"), str):  # TRL standard: the completions are plain text
+        return prompt, _standard_side(row, "chosen", prompt), _standard_side(row, "rejected", prompt)
+    chosen = _messages(_require(row, "chosen", list, "a list of messages"), "chosen", sharegpt=False)
+    rejected = _messages(_require(row, "rejected", list, "a list of messages"), "rejected", sharegpt=False)
+    return prompt, chosen, rejected
+
+
+def _standard_side(row: dict[str, Any], name: str, prompt: str) -> Turns:
+    text = _require(row, name, str, "a string, as in TRL's standard form")
+    if not text.strip():
+        raise RecordError(f"field '{name}' is empty")
+    return {"role": "user", "content": prompt}, {"role": "assistant", "content": text}
+
+
+def _explicit_prompt_pair(row: dict[str, Any]) -> tuple[str, Turns, Turns]:
+    prompt = _messages(row["prompt"], "prompt", sharegpt=False)
+    _check_dialogue(prompt, "prompt", must_end_with_assistant=False)
+    if prompt[-1]["role"] != "user":
+        raise RecordError("field 'prompt' must end with a user turn")
+    sides = []
+    for name in ("chosen", "rejected"):
+        raw = _require(row, name, list, "a list of messages, as 'prompt' is")
+        reply = _messages(raw, name, sharegpt=False)
+        if reply[0]["role"] != "assistant":  # whole conversations belong in the implicit-prompt form
+            raise RecordError(f"field '{name}' must start with the assistant turn that answers 'prompt'")
+        sides.append(prompt + reply)
+    return prompt[-1]["content"], sides[0], sides[1]
+
+
+def _implicit_prompt_pair(row: dict[str, Any]) -> tuple[str, Turns, Turns]:
+    if "chosen" not in row and "rejected" not in row:
+        raise RecordError("missing field 'prompt'")
+    if isinstance(row.get("chosen"), str) or isinstance(row.get("rejected"), str):
+        raise RecordError(
+            "missing field 'prompt': 'chosen' and 'rejected' are plain text (TRL's implicit-prompt standard "
+            "form), which cannot be split into prompt and reply; add the prompt, or give whole conversations"
+        )
+    chosen = _messages(_require(row, "chosen", list, "a list of messages"), "chosen", sharegpt=False)
+    rejected = _messages(_require(row, "rejected", list, "a list of messages"), "rejected", sharegpt=False)
+    for name, turns in (("chosen", chosen), ("rejected", rejected)):
+        _check_dialogue(turns, name, must_end_with_assistant=True)
+    chosen_prompt, rejected_prompt = chosen[:-1], rejected[:-1]
+    if chosen_prompt != rejected_prompt:
+        pairs = enumerate(zip(chosen_prompt, rejected_prompt, strict=False))
+        turn = next((i for i, (c, r) in pairs if c != r), min(len(chosen_prompt), len(rejected_prompt)))
+        raise RecordError(
+            f"field 'rejected' must share its prompt turns with 'chosen' (with no 'prompt' field, every turn "
+            f"before the final assistant turn is the prompt), but they part at turn {turn}"
+        )
+    prompt = next(t["content"] for t in reversed(chosen_prompt) if t["role"] == "user")
+    return prompt, chosen, rejected
 
 
 def parse_annotation(row: dict[str, Any]) -> AnnotationRecord:
