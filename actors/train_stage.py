@@ -25,6 +25,7 @@ from ultramedical.config import Config
 from ultramedical.io import append_jsonl
 from ultramedical.models.loading import load_tokenizer, save_model
 from ultramedical.runtime import torch_threads
+from ultramedical.tracking import open_tracker
 from ultramedical.training import ALGORITHMS
 from ultramedical.training.loop import Learner, Progress
 from ultramedical.training.sampler import planned_steps
@@ -112,7 +113,7 @@ def train_worker(spec: StageSpec) -> None:
         examples = examples.absorb(learner.prepare(examples.lazy_rows()))
     prepared = examples.extras
 
-    writer = _MetricsWriter(stage_dir, enabled=rank == 0)
+    writer = _MetricsWriter(config, stage, stage_dir, enabled=rank == 0)
     bar = _progress_bar(total, progress.step, stage, enabled=rank == 0)
     every = config.trainer.save_every_steps
 
@@ -159,28 +160,21 @@ def _save(
 
 
 class _MetricsWriter:
-    """metrics.jsonl and TensorBoard events, written by rank 0."""
+    """metrics.jsonl and the tracking backends (TensorBoard, MLflow, W&B: tracking.backends), by rank 0."""
 
-    def __init__(self, stage_dir: Path, enabled: bool):
+    def __init__(self, config: Config, stage: str, stage_dir: Path, enabled: bool):
         self.path = stage_dir / "metrics.jsonl"
-        self.tensorboard = None
-        if enabled:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tensorboard = SummaryWriter(str(stage_dir / "tb"))
+        self.tracker = open_tracker(config, stage, stage_dir) if enabled else None
 
     def write(self, line: dict[str, Any]) -> None:
-        if self.tensorboard is None:
+        if self.tracker is None:
             return
         append_jsonl(self.path, line)
-        for key, value in line.items():
-            if key != "step":
-                self.tensorboard.add_scalar(key, value, line["step"])
-        self.tensorboard.flush()
+        self.tracker.log_metrics({k: v for k, v in line.items() if k != "step"}, line["step"])
 
     def close(self) -> None:
-        if self.tensorboard is not None:
-            self.tensorboard.close()
+        if self.tracker is not None:
+            self.tracker.close()
 
 
 def _progress_bar(total: int, done: int, stage: str, enabled: bool) -> Any:

@@ -35,6 +35,7 @@ from ultramedical.models.loading import load_tokenizer, local_or_hub
 from ultramedical.online.round_data import PromptItem, RoundResult
 from ultramedical.online.rounds import RoundStore, round_prompts
 from ultramedical.rundir import RunDir, is_complete_model
+from ultramedical.tracking import Trackers, open_tracker
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -136,6 +137,7 @@ def main(
     config = roles_config(config)  # online.simulate_gpus: GPU bundles, CPU work
     reference = None if online.refresh_reference else initial_policy
     roles = None
+    tracker = open_tracker(config, "online", store.root)  # TensorBoard, MLflow, W&B: tracking.backends
     try:
         # Rank 0 saves the policy under the run directory from its own node. Checked once the placement
         # groups hold their nodes: on an autoscaling cluster those nodes have only just started.
@@ -147,6 +149,7 @@ def main(
         if not done:
             before = heldout_accuracy(roles.pool, heldout, config.eval.max_tokens)
             append_jsonl(store.root / "heldout.jsonl", {"round": 0, **before})
+            tracker.log_metrics({"round": 0, **before}, step=0)
             print(f"[online] round 0: held-out accuracy {json.dumps(before)}", flush=True)
 
         # 4. The rounds: each committed once its files, policy and metrics line are written.
@@ -157,9 +160,7 @@ def main(
                 result = round_with_retries(roles, config, k, items, store, start_policy, heldout)
             except EmptyRoundError as exc:
                 raise SystemExit(f"error: {exc}") from None
-            for line in result.train_lines:
-                append_jsonl(store.root / "train_metrics.jsonl", line)
-            store.commit(result.metrics)
+            record_round(store, tracker, result)
             print_round(result.metrics, online.rounds)
 
         final = store.root / "final"
@@ -168,8 +169,21 @@ def main(
         if roles is not None:
             roles.shutdown()
         placement.remove()
+        tracker.close()
     print(f"[online] final policy: {final}", flush=True)
     return 0
+
+
+def record_round(store: RoundStore, tracker: Trackers, result: RoundResult) -> None:
+    """Commit a round: its training steps, then its metrics line (which marks it complete). Trackers get the
+    steps numbered across rounds, and the round's metrics at its last step."""
+    step = store.train_steps()
+    for line in result.train_lines:
+        append_jsonl(store.train_metrics_path, line)
+        step += 1
+        tracker.log_metrics({f"train/{key}": value for key, value in line.items() if key != "step"}, step)
+    store.commit(result.metrics)
+    tracker.log_metrics(result.metrics, step)
 
 
 def print_round(m: dict, rounds: int) -> None:

@@ -312,6 +312,21 @@ class AnnotateConfig(Section):
     seed: int = Field(0, description="seeds the judge's presentation order and the rejected-side pick")
 
 
+class TrackingConfig(Section):
+    """Experiment tracking for every stage and the online rounds (ultramedical/tracking.py)."""
+
+    backends: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(
+        default_factory=lambda: ["tensorboard"],
+        description="where metrics go besides metrics.jsonl; mlflow and wandb need the tracking extra",
+    )
+    run_name: str | None = Field(None, description="default: the config's name; each stage appends -<stage>")
+    project: str = Field("ultramedical", description="the MLflow experiment / W&B project")
+    mlflow_uri: str | None = Field(None, description="MLflow tracking URI; default: MLflow's own")
+    wandb_mode: Literal["online", "offline", "disabled"] | None = Field(
+        None, description="default: W&B's own (WANDB_MODE)"
+    )
+
+
 class Config(Section):
     name: str = "tiny"
     runs_root: str = "runs"
@@ -331,6 +346,7 @@ class Config(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     annotate: AnnotateConfig = Field(default_factory=AnnotateConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     @model_validator(mode="after")
     def _check_parallelism(self) -> Config:

@@ -12,6 +12,7 @@ import pytest
 import ray
 from online_support import PROMPTS, assert_run_is_whole, online_arguments, read_jsonl
 from tiny_support import weights_moved
+from tracking_support import mlflow_runs, tensorboard_scalars, wandb_runs
 
 import jobs.iterative_dpo as iterative_dpo
 from actors.trainer_group import TrainerGroup
@@ -68,16 +69,45 @@ class TrainerGroupLosingRankOne(TrainerGroup):
             killer.join()
 
 
+def assert_rounds_tracked(run_dir: Path, mlflow_uri: str, store: RoundStore, steps: int) -> None:
+    """Each backend holds round 0's held-out accuracy, every committed round's metrics at its last training
+    step, and the training steps numbered across rounds (the redone round's lost steps not among them)."""
+    rounds = store.completed()
+    client, (run,) = mlflow_runs(mlflow_uri, "ultramedical", "tiny-online")
+    assert run.data.params["online.rounds"] == "2"
+    history = client.get_metric_history(run.info.run_id, "round")
+    assert [m.value for m in history] == [0, 1, 2] and history[-1].step == steps
+    rewards = [m.value for m in client.get_metric_history(run.info.run_id, "reward_mean")]
+    assert rewards == pytest.approx([row["reward_mean"] for row in rounds])
+    assert len(client.get_metric_history(run.info.run_id, "train/loss")) == steps
+
+    (wandb,) = wandb_runs(run_dir)
+    assert wandb["name"] == "tiny-online"
+    tracked = [row for row in wandb["history"] if "reward_mean" in row]
+    assert [row["round"] for row in tracked] == [1, 2] and tracked[-1]["_step"] == steps
+    assert sum("train/loss" in row for row in wandb["history"]) == steps
+
+    scalars = tensorboard_scalars(run_dir)
+    assert [value for _, value in scalars["round"]] == [0, 1, 2] and len(scalars["train/loss"]) == steps
+
+
 def test_lost_trainer_round_is_redone_then_resume_continues(
-    ray_cluster, artifacts, tmp_path, capsys
+    ray_cluster, artifacts, tmp_path, capsys, monkeypatch
 ):
     TrainerGroupLosingRankOne.kills = []
     run_dir = tmp_path / "run" / "online"
+    mlflow_uri = f"file:{tmp_path / 'mlruns'}"
+    monkeypatch.setenv("WANDB_SILENT", "true")
 
     def arguments(rounds: int) -> list[str]:
         # Two scorers: each round's single batch is scored in two parts (assert_run_is_whole checks that
         # every prompt comes back once, with a reward per completion).
-        return [*online_arguments(artifacts, run_dir, rounds), "--reward.scorers", "2"]
+        return [
+            *online_arguments(artifacts, run_dir, rounds),
+            *("--reward.scorers", "2"),
+            *("--tracking.backends", '["tensorboard", "mlflow", "wandb"]'),
+            *("--tracking.mlflow_uri", mlflow_uri, "--tracking.wandb_mode", "offline"),
+        ]
 
     assert iterative_dpo.main(arguments(2), trainer_group=TrainerGroupLosingRankOne) == 0
 
@@ -92,6 +122,7 @@ def test_lost_trainer_round_is_redone_then_resume_continues(
     store = RoundStore(run_dir)
     assert ROUND_KEYS <= set(store.completed()[0])
     first_round = (run_dir / "round-1" / "completions.jsonl").read_bytes()
+    assert_rounds_tracked(run_dir, mlflow_uri, store, steps=len(steps))
 
     # A finished run is extended only on purpose; the debris of an interrupted round 3 is redone.
     with pytest.raises(SystemExit, match="--resume"):

@@ -9,10 +9,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from tiny_support import tiny_config
+from tracking_support import mlflow_runs, tensorboard_scalars, wandb_runs
 
+from actors.train_stage import run_stage
 from ultramedical.models.loading import load_policy, load_reward_model, load_tokenizer
 from ultramedical.rundir import RunDir
-from ultramedical.training.launch import RunExistsError, run_stage
+from ultramedical.training.stage import RunExistsError
 
 pytestmark = pytest.mark.slow
 
@@ -66,11 +68,31 @@ def assert_stage_output(init: Path, run: RunDir, stage: str, steps: int) -> None
 
 @pytest.mark.parametrize("stage", ["rm", "kto"])
 def test_stage_trains_every_parameter(ray_cluster, artifacts, tmp_path, stage):
-    config = tiny_config(artifacts, tmp_path, **{f"{stage}.lr": 1e-3, f"{stage}.max_steps": 3})
+    mlflow_uri = f"file:{tmp_path / 'mlruns'}"
+    tracking = {
+        "tracking.backends": ["tensorboard", "mlflow", "wandb"],
+        "tracking.mlflow_uri": mlflow_uri,
+        "tracking.wandb_mode": "offline",
+    }
+    config = tiny_config(artifacts, tmp_path, **{f"{stage}.lr": 1e-3, f"{stage}.max_steps": 3}, **tracking)
     final = run_stage(config, stage)
     run = RunDir.of(config.runs_root, config.name)
     assert final == run.final(stage)
     assert_stage_output(artifacts / "tiny" / "policy", run, stage, steps=3)
+
+    # Rank 0 tracked every step on each backend, under the run's name, with the config as parameters.
+    lines = metric_lines(run, stage)
+    steps, losses = [line["step"] for line in lines], [line["loss"] for line in lines]
+    client, (tracked,) = mlflow_runs(mlflow_uri, "ultramedical", f"{config.name}-{stage}")
+    assert tracked.data.params[f"{stage}.max_steps"] == "3"
+    history = client.get_metric_history(tracked.info.run_id, "loss")
+    assert [m.step for m in history] == steps and [m.value for m in history] == pytest.approx(losses)
+    (wandb,) = wandb_runs(run.stage(stage))
+    rows = [row for row in wandb["history"] if "loss" in row]
+    assert [row["_step"] for row in rows] == steps and [row["loss"] for row in rows] == pytest.approx(losses)
+    tensorboard = tensorboard_scalars(run.stage(stage))["loss"]
+    assert [step for step, _ in tensorboard] == steps
+    assert [value for _, value in tensorboard] == pytest.approx(losses)
 
 
 def test_sft_loss_falls_and_dpo_prefers_chosen(ray_cluster, artifacts, tmp_path):

@@ -24,6 +24,7 @@ class RoundStore:
     def __init__(self, online_dir: str | Path):
         self.root = Path(online_dir)
         self.metrics_path = self.root / "metrics.jsonl"
+        self.train_metrics_path = self.root / "train_metrics.jsonl"
 
     def round_dir(self, round_index: int) -> Path:
         return self.root / f"round-{round_index}"
@@ -69,6 +70,13 @@ class RoundStore:
             except json.JSONDecodeError:
                 continue  # a line cut by a crash: its round did not complete
         return rows
+
+    def train_steps(self) -> int:
+        """Training steps logged so far, over all completed rounds (a resumed run numbers on from here)."""
+        if not self.train_metrics_path.exists():
+            return 0
+        with self.train_metrics_path.open(encoding="utf-8") as lines:
+            return sum(1 for _ in lines)
 
     def last_completed(self) -> int:
         return max((row["round"] for row in self.completed()), default=0)
