@@ -197,17 +197,39 @@ def test_html_is_self_contained(full_report: tuple[Path, str, str]) -> None:
 
 def test_results_table_in_pipeline_order(full_report: tuple[Path, str, str]) -> None:
     _, markdown, _ = full_report
-    header = next(line for line in markdown.splitlines() if line.startswith("| Model |"))
+    intervals = markdown[markdown.index("### All results with 95% intervals") :]
+    header = next(line for line in intervals.splitlines() if line.startswith("| Model |"))
     assert header == (
         "| Model | MedQA (greedy) | MedQA (sc) | MedQA (bon) "
         "| PubMedQA (greedy) | PubMedQA (sc) | PubMedQA (bon) |"
     )
-    rows = _md_table(markdown, "Model")
+    rows = _md_table(intervals, "Model")
     assert [row[0] for row in rows] == MODEL_ORDER
     sft = rows[1]
     assert sft[1] == "41.3 [36.0, 46.8]"  # the later line for (sft, medqa, greedy) wins
     assert sft[4] == "55.0 [50.0, 60.0]"  # index 5 in the reversed order: 0.3 + 0.25
     assert rows[0][1] == "60.0 [55.0, 65.0]"
+
+
+def test_paper_tables_without_per_item_records(full_report: tuple[Path, str, str]) -> None:
+    """No eval/<model>-<benchmark>-<mode>.jsonl in this run: accuracies and differences, but no test."""
+    _, markdown, _ = full_report
+    greedy = markdown[markdown.index("### Greedy decoding") :]
+    assert greedy.splitlines()[2] == "| Model | MedQA | PubMedQA | Average |"
+    rows = {row[0]: row for row in _md_table(greedy, "Model")}
+    assert list(rows) == MODEL_ORDER
+    average = (0.413 + 0.55) / 2  # the unweighted mean of the row's columns (48.15: printed as it rounds)
+    assert rows["sft"] == ["sft", "41.3", "55.0", f"{100 * average:.1f}"]
+    # dpo: index 4 in the reversed order, 0.3 + 0.2 on both: +8.7 and -5.0 points from sft
+    assert rows["dpo"] == [
+        "dpo",
+        "50.0 (+8.7, no item records)",
+        "50.0 (-5.0, no item records)",
+        f"50.0 ({100 * (0.5 - average):+.1f})",
+    ]
+    for mode in ("sc", "bon"):
+        table = markdown[markdown.index(f"### {'Self-consistency' if mode == 'sc' else 'Best-of-N'}") :]
+        assert [row[0] for row in _md_table(table, "Model")] == MODEL_ORDER
 
     rm = _md_table(markdown, "Reward model")
     assert [row[0] for row in rm] == ["rm", "online-rm"]

@@ -96,6 +96,8 @@ def evaluate_policy(
     )
     score = best_of_n_scorer(reward_model) if mode == "bon" and reward_model else None
     records, summary = run_benchmark(PolicyEvaluator(config, model), items, mode, n, score)
+    if run_dir and not out:  # where the report pairs rows item by item (reporting/collect.py)
+        out = str(Path(run_dir) / "eval" / f"{label or Path(model).name}-{benchmark}-{mode}.jsonl")
     if out:
         atomic_write_jsonl(out, records)
     summary = {

@@ -56,6 +56,9 @@ class RunData:
     rounds: list[RoundData] = field(default_factory=list)
     eval_results: list[dict[str, Any]] = field(default_factory=list)
     rm_results: list[dict[str, Any]] = field(default_factory=list)
+    # (model, benchmark, mode) -> per-item records (id, subject, correct, prediction), for the rows of
+    # eval_results whose eval/<model>-<benchmark>-<mode>.jsonl is there and agrees with them
+    eval_records: dict[tuple[str, str, str], list[dict[str, Any]]] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
 
@@ -218,6 +221,39 @@ def _collect_online(reader: _Reader, run: RunDir, data: RunData) -> None:
         data.missing.append("online round metrics (online/metrics.jsonl)")
 
 
+RECORD_FIELDS = ("id", "subject", "correct", "prediction")
+
+
+def _collect_eval_records(reader: _Reader, run: RunDir, data: RunData) -> None:
+    """Per-item records of each evaluated (model, benchmark, mode), trimmed to what the report uses (the
+    completions would hold every sampled text in memory). A file whose item count or correct count
+    disagrees with its results.jsonl line is stale or damaged: it is left out and reported."""
+    for result in data.eval_results:
+        key = (result["model"], result["benchmark"], result["mode"])
+        path = run.eval / f"{'-'.join(key)}.jsonl"
+        if not path.is_file():
+            continue
+        rows = []
+        for row in reader.jsonl(path, required=("id", "correct")):
+            if isinstance(row["correct"], bool):
+                rows.append({k: row.get(k) for k in RECORD_FIELDS})
+            else:
+                reader._skip(path)
+        n, correct = finite(result.get("n")), finite(result.get("correct"))
+        hits = sum(r["correct"] for r in rows)
+        rel = path.relative_to(run.root).as_posix()
+        if n is not None and n != len(rows):
+            problem = f"{len(rows)} usable records, results.jsonl says n={n:.0f}"
+        elif correct is not None and correct != hits:
+            problem = f"{hits} correct, results.jsonl says {correct:.0f}"
+        else:
+            problem = "" if rows else "no usable records"
+        if problem:
+            data.missing.append(f"per-item records matching eval/results.jsonl ({rel}: {problem})")
+        else:
+            data.eval_records[key] = rows
+
+
 def collect_run(run_dir: str | Path) -> RunData:
     """Everything the report shows, read leniently from `run_dir`."""
     run = RunDir(Path(run_dir).absolute())
@@ -239,6 +275,7 @@ def collect_run(run_dir: str | Path) -> RunData:
     if results.is_file():
         rows = reader.jsonl(results, required=("model", "benchmark", "mode"), numeric="accuracy")
         data.eval_results = _last_per(rows, ("model", "benchmark", "mode"))
+        _collect_eval_records(reader, run, data)
     if not data.eval_results:
         data.missing.append("evaluation (eval/results.jsonl)")
     rm_path = run.eval / "rm.jsonl"

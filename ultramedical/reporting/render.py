@@ -12,18 +12,10 @@ import html
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from ultramedical.io import atomic_write_text
-from ultramedical.reporting.collect import (
-    BENCHMARKS,
-    MODES,
-    RM_SUBSETS,
-    RunData,
-    collect_run,
-    finite,
-    ordered,
-)
+from ultramedical.reporting.cells import DASH, Block, num, pct, pct_ci
+from ultramedical.reporting.collect import RunData, collect_run, finite
 from ultramedical.reporting.figures import (
     FIGURES_DIR,
     STAGE_METRICS,
@@ -31,67 +23,7 @@ from ultramedical.reporting.figures import (
     build_figures,
     save_figures,
 )
-
-BENCHMARK_NAMES = {"medqa": "MedQA", "medmcqa": "MedMCQA", "pubmedqa": "PubMedQA", "mmlu": "MMLU"}
-DASH = "-"
-Block = tuple[Any, ...]
-
-
-def pct(value: Any) -> str:
-    number = finite(value)
-    return DASH if number is None else f"{100 * number:.1f}"
-
-
-def pct_ci(accuracy: Any, ci: Any) -> str:
-    """'41.3 [36.0, 46.8]', or just '41.3' without a usable interval."""
-    text = pct(accuracy)
-    usable = isinstance(ci, list | tuple) and len(ci) == 2 and all(finite(c) is not None for c in ci)
-    if text != DASH and usable:
-        text += f" [{pct(ci[0])}, {pct(ci[1])}]"
-    return text
-
-
-def num(value: Any, spec: str = ".4g") -> str:
-    number = finite(value)
-    if number is None:
-        return DASH if value is None or isinstance(value, float) else str(value)
-    return format(number, spec)
-
-
-def results_table(data: RunData) -> Block:
-    """Rows: models in pipeline order; columns: benchmark x mode, as in the paper's tables."""
-    rows = data.eval_results
-    cells = {(r["model"], r["benchmark"], r["mode"]): r for r in rows}
-    columns = [
-        (bench, mode)
-        for bench in ordered([r["benchmark"] for r in rows], BENCHMARKS)
-        for mode in ordered([r["mode"] for r in rows], MODES)
-        if any(key[1:] == (bench, mode) for key in cells)
-    ]
-    headers = ["Model"] + [f"{BENCHMARK_NAMES.get(b, b)} ({m})" for b, m in columns]
-    body = []
-    for model in data.eval_models():
-        line = [model]
-        for bench, mode in columns:
-            row = cells.get((model, bench, mode))
-            line.append(pct_ci(row.get("accuracy"), row.get("ci95")) if row else DASH)
-        body.append(line)
-    return ("table", headers, body)
-
-
-def rm_table(data: RunData) -> Block:
-    subsets = ordered([r["subset"] for r in data.rm_results], RM_SUBSETS)
-    subsets = [s for s in subsets if s != "overall"] + (["overall"] if "overall" in subsets else [])
-    cells = {(r["model"], r["subset"]): r for r in data.rm_results}
-    body = []
-    for model in data.rm_models():
-        line = [model]
-        for subset in subsets:
-            row = cells.get((model, subset))
-            n = finite(row.get("n")) if row else None
-            line.append(DASH if row is None else pct(row["accuracy"]) + (f" (n={n:.0f})" if n else ""))
-        body.append(line)
-    return ("table", ["Reward model"] + subsets, body)
+from ultramedical.reporting.results_table import evaluation_blocks
 
 
 def stats_table(data: RunData) -> Block:
@@ -183,12 +115,8 @@ def build_blocks(data: RunData, figures: list[ReportFigure], generated_at: str) 
     blocks += _missing(data, "online")
 
     blocks.append(("h", 2, "Evaluation"))
-    if data.eval_results:
-        blocks += [("p", "Accuracy in % with the 95% Wilson interval; greedy decoding, self-consistency "
-                         "(sc) and best-of-N by reward (bon)."), results_table(data)]  # fmt: skip
-    if data.rm_results:
-        blocks += [("h", 3, "Reward model accuracy per subset"), rm_table(data)]
-    blocks += _missing(data, "evaluation") + _missing(data, "reward-model")
+    blocks += evaluation_blocks(data)
+    blocks += _missing(data, "evaluation") + _missing(data, "per-item") + _missing(data, "reward-model")
     return blocks
 
 
