@@ -124,13 +124,7 @@ def run_difficulty(args: argparse.Namespace) -> int:
         if endpoint is None:
             return _error("set annotate.difficulty (or annotate.judge) to the model that rates difficulty")
         cache = RequestCache(config.cache_path or out.parent / "request_cache.sqlite")
-        client = ChatClient(
-            concurrency=config.concurrency,
-            max_retries=config.max_retries,
-            backoff_base_s=config.backoff_base_s,
-            timeout_s=config.timeout_s,
-            cache=cache,
-        )
+        client = ChatClient.for_annotation(config, cache)
         try:
             run = score_difficulty(records, client, endpoint, concurrency=config.concurrency)
         finally:

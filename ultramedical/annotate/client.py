@@ -22,7 +22,7 @@ from typing import Any
 
 import openai
 
-from ultramedical.config import EndpointModel
+from ultramedical.config import AnnotateConfig, EndpointModel
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MAX_BACKOFF_S = 60.0
@@ -199,6 +199,20 @@ class ChatClient:
         self._rng = rng or random.Random()
         self._clients: dict[tuple[str, str], openai.OpenAI] = {}
         self._clients_lock = threading.Lock()
+
+    @classmethod
+    def for_annotation(
+        cls, config: AnnotateConfig, cache: RequestCache | None, usage: UsageMeter | None = None
+    ) -> ChatClient:
+        """A client with the annotate section's concurrency, retry and timeout settings."""
+        return cls(
+            concurrency=config.concurrency,
+            max_retries=config.max_retries,
+            backoff_base_s=config.backoff_base_s,
+            timeout_s=config.timeout_s,
+            cache=cache,
+            usage=usage,
+        )
 
     def _client(self, base_url: str, api_key: str) -> openai.OpenAI:
         with self._clients_lock:

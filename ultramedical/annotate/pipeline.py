@@ -175,14 +175,7 @@ def annotate_shard(indexed: Shard, config: AnnotateConfig, cache_path: str | Pat
     (actors/annotator.py).
     """
     cache = RequestCache(cache_path)
-    client = ChatClient(
-        concurrency=config.concurrency,
-        max_retries=config.max_retries,
-        backoff_base_s=config.backoff_base_s,
-        timeout_s=config.timeout_s,
-        cache=cache,
-        usage=UsageMeter(),
-    )
+    client = ChatClient.for_annotation(config, cache, UsageMeter())
     try:
         with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
             results = list(pool.map(lambda item: _isolated(item[1], item[0], client, config), indexed))
