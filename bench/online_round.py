@@ -41,7 +41,8 @@ def our_round(
             "generation": config.generation.model_copy(update={"max_tokens": max_tokens}),
         }
     )
-    metrics = play_round(roles, config, round_index, items).metrics
+    result = play_round(roles, config, round_index, items)
+    metrics = result.metrics
     return {
         "seconds": metrics["round_seconds"],
         "prompts": metrics["prompts"],
@@ -51,7 +52,7 @@ def our_round(
         "pairs_trained": examples_per_epoch(
             metrics["train_examples"], config.trainer, config.trainer.num_workers
         ),
-        "phases": metrics["phase_seconds"],
+        "phases": {name: round(seconds, 3) for name, seconds in result.phase_seconds.items()},
     }
 
 

@@ -43,18 +43,10 @@ from bench.common import (
     trl_missing,
     trl_version,
 )
+from jobs.cli.bench import NAMES
 
-REPORT_ORDER = (
-    "generation",
-    "weight_publish",
-    "weight_publish_cross_node",
-    "dpo_train",
-    "rm_train",
-    "online_round",
-    "reward_serving",
-    "mfu",
-    "round_scaling",
-)
+# The CLI lists the names without importing bench/ (absent from an installed package); the report follows it.
+REPORT_ORDER = NAMES
 RUN_ORDER = (
     "generation",
     "online_round",

@@ -98,7 +98,7 @@ def evaluate(config: Config, run: RunDir) -> None:
                 records, summary = run_benchmark(
                     evaluator, subset, mode, score=reranker if mode == "bon" else None
                 )
-                atomic_write_jsonl(run.eval / f"{label}-{name}-{mode}.jsonl", records)
+                atomic_write_jsonl(run.eval_records(label, name, mode), records)
                 record_result(
                     run.root,
                     "results.jsonl",

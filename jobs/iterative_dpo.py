@@ -136,9 +136,9 @@ def main(
     placement = place_roles(config)
     config = roles_config(config)  # online.simulate_gpus: GPU bundles, CPU work
     reference = None if online.refresh_reference else initial_policy
-    roles = None
-    tracker = open_tracker(config, "online", store.root)  # TensorBoard, MLflow, W&B: tracking.backends
+    roles = tracker = None
     try:
+        tracker = open_tracker(config, "online", store.root)  # TensorBoard, MLflow, W&B: tracking.backends
         # Rank 0 saves the policy under the run directory from its own node. Checked once the placement
         # groups hold their nodes: on an autoscaling cluster those nodes have only just started.
         try:
@@ -169,7 +169,8 @@ def main(
         if roles is not None:
             roles.shutdown()
         placement.remove()
-        tracker.close()
+        if tracker is not None:
+            tracker.close()
     print(f"[online] final policy: {final}", flush=True)
     return 0
 

@@ -65,6 +65,10 @@ class RunDir:
     def eval(self) -> Path:
         return self.root / "eval"
 
+    def eval_records(self, model: str, benchmark: str, mode: str) -> Path:
+        """One evaluation's per-item records, which the report pairs row against row."""
+        return self.eval / f"{model}-{benchmark}-{mode}.jsonl"
+
 
 def is_complete_model(path: Path) -> bool:
     """A finished HF model directory (atomic writes mean a present config implies the rest)."""

@@ -1,5 +1,6 @@
 """`ultramedical bench --only` lists the benchmark names without importing bench/ (absent from an
-installed package), so the list is written twice: the two must name the same benchmarks."""
+installed package); the suite reports in that order and runs in its own (RUN_ORDER): all must name the
+same benchmarks."""
 
 from __future__ import annotations
 

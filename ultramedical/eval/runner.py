@@ -15,6 +15,7 @@ from ultramedical.generation.engine import Sampling, build_llm, generate, instal
 from ultramedical.generation.items import benchmark_items
 from ultramedical.io import append_jsonl, atomic_write_jsonl
 from ultramedical.models.loading import load_tokenizer, local_or_hub
+from ultramedical.rundir import RunDir
 
 
 class PolicyEvaluator:
@@ -97,7 +98,7 @@ def evaluate_policy(
     score = best_of_n_scorer(reward_model) if mode == "bon" and reward_model else None
     records, summary = run_benchmark(PolicyEvaluator(config, model), items, mode, n, score)
     if run_dir and not out:  # where the report pairs rows item by item (reporting/collect.py)
-        out = str(Path(run_dir) / "eval" / f"{label or Path(model).name}-{benchmark}-{mode}.jsonl")
+        out = str(RunDir(Path(run_dir)).eval_records(label or Path(model).name, benchmark, mode))
     if out:
         atomic_write_jsonl(out, records)
     summary = {

@@ -230,7 +230,7 @@ def _collect_eval_records(reader: _Reader, run: RunDir, data: RunData) -> None:
     disagrees with its results.jsonl line is stale or damaged: it is left out and reported."""
     for result in data.eval_results:
         key = (result["model"], result["benchmark"], result["mode"])
-        path = run.eval / f"{'-'.join(key)}.jsonl"
+        path = run.eval_records(*key)
         if not path.is_file():
             continue
         rows = []
