@@ -23,7 +23,7 @@ from ray.train.torch import TorchConfig
 from actors.cluster import connect_ray
 from ultramedical.config import Config
 from ultramedical.io import append_jsonl
-from ultramedical.models.loading import load_tokenizer, save_model
+from ultramedical.models.loading import load_tokenizer
 from ultramedical.runtime import torch_threads
 from ultramedical.tracking import open_tracker
 from ultramedical.training import ALGORITHMS
@@ -141,12 +141,8 @@ def _save(
     final: bool,
 ) -> None:
     """Full training state to Ray (every rank), HF weights from rank 0."""
-    state = learner.full_state_dict()
-    if state is not None:
-        target = stage_dir / ("final" if final else f"checkpoint-{progress.step}")
-        module = learner.engine.module
-        tokenizer = load_tokenizer(tokenizer_from)
-        save_model(module, tokenizer, target, state_dict=state)
+    target = stage_dir / ("final" if final else f"checkpoint-{progress.step}")
+    learner.save(target, load_tokenizer(tokenizer_from))
     with tempfile.TemporaryDirectory() as directory:
         learner.engine.save_checkpoint(directory, tag=STATE_TAG)
         if learner.rank == 0:

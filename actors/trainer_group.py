@@ -104,15 +104,12 @@ class TrainerWorker:
         returns it, which Ray copies into the object store before this actor runs its next call: rank 0
         holds one bucket beyond the gathered one."""
         with self.learner.gathered(names) as state:
-            return None if state is None else self.packer.pack(state)
+            return None if state is None else self.packer.pack(self.learner.published_form(state))
 
     def save(self, out_dir: str, tokenizer_from: str) -> None:
-        from ultramedical.models.loading import load_tokenizer, save_model
+        from ultramedical.models.loading import load_tokenizer
 
-        state = self.learner.full_state_dict()
-        if state is None:
-            return
-        save_model(self.learner.engine.module, load_tokenizer(tokenizer_from), out_dir, state_dict=state)
+        self.learner.save(out_dir, load_tokenizer(tokenizer_from))
 
 
 class TrainerGroup(ActorGroup):

@@ -32,6 +32,7 @@ from ultramedical.eval.benchmarks import load_benchmark
 from ultramedical.generation.items import benchmark_items, instruction_items
 from ultramedical.io import append_jsonl, atomic_write_text
 from ultramedical.models.loading import load_tokenizer, local_or_hub
+from ultramedical.models.lora import full_model_dir
 from ultramedical.online.round_data import PromptItem, RoundResult
 from ultramedical.online.rounds import RoundStore, round_prompts
 from ultramedical.rundir import RunDir, is_complete_model
@@ -56,7 +57,9 @@ def pick_models(config: Config, run: RunDir, args: argparse.Namespace) -> tuple[
     reward = args.reward_model or config.model.reward_model or str(run.final("rm"))
     if not is_complete_model(Path(reward)) and Path(reward).exists():
         raise SystemExit(f"error: reward model {reward} is not a finished model directory")
-    return local_or_hub(policy), local_or_hub(reward)
+    # LoRA adapters are merged here, once: the rounds' adapter trains on the initial policy as its base,
+    # and the scorers load a plain reward model.
+    return full_model_dir(local_or_hub(policy)), full_model_dir(local_or_hub(reward))
 
 
 def load_prompts(config: Config, tokenizer: Any) -> tuple[list[PromptItem], list[PromptItem]]:

@@ -356,3 +356,39 @@ def test_rank_0_host_memory_counts_two_buckets_beside_the_stored_publish():
         saved = host[0] - host[1]
         expected = 2 * (small["publish_bucket_bytes"] - whole["publish_bytes"]) / 2**30
         assert saved == pytest.approx(expected, abs=0.02)
+
+
+def test_lora_counts_match_peft_on_the_meta_device_and_shrink_the_trainer_and_the_publish():
+    """With model.lora: adapter parameters as PEFT builds them (41.9M for Llama-3-8B at rank 16, the
+    figure PEFT prints), optimizer states and gradients for the adapter only, no reference model, and the
+    adapter as the publish."""
+    import torch
+    from peft import get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from ultramedical.models.lora import peft_config
+    from ultramedical.planning.memory import trainable_params
+
+    shape = resolve_shape(LLAMA_8B)
+    full = load_config(PRESET_8B)
+    config = load_config(PRESET_8B, {"model.lora": {"rank": 16}})
+    with torch.device("meta"):
+        lm = get_peft_model(
+            LlamaForCausalLM(LlamaConfig(**hf_config(shape))), peft_config(config.model.lora, "causal")
+        )
+    assert trainable_params(shape, config) == sum(p.numel() for p in lm.parameters() if p.requires_grad)
+    assert trainable_params(shape, config) == 41_943_040
+    assert trainable_params(shape, config, reward=True) == 41_943_040 + shape.hidden_size  # + score head
+
+    with_lora = trainer_memory(shape, config, online_reference=True)
+    without = trainer_memory(shape, full, online_reference=True)
+    assert with_lora.weights == without.weights  # the frozen base is still there
+    assert with_lora.optimizer < 0.01 * without.optimizer and with_lora.gradients < 0.01 * without.gradients
+    assert with_lora.reference == 0 < without.reference
+    plan, plain = make_plan(config, CLUSTER), make_plan(full, CLUSTER)
+    assert plan["publish_bytes"] == 2 * 41_943_040 < 0.01 * plain["publish_bytes"]
+
+    with pytest.raises(ArchitectureError, match="lm_head"):
+        trainable_params(
+            shape, load_config(PRESET_8B, {"model.lora": {"target_modules": ["q_proj", "lm_head"]}})
+        )

@@ -61,12 +61,29 @@ class DataConfig(Section):
     on_invalid: Literal["error", "skip"] = "error"
 
 
+class LoraConfig(Section):
+    """Train a low-rank adapter instead of every weight (PEFT). A stage then writes the adapter in PEFT
+    format; the reference of DPO/KTO is the same model with the adapter disabled."""
+
+    rank: int = Field(16, ge=1)
+    alpha: float = Field(32.0, gt=0, description="the update is scaled by alpha / rank")
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        min_length=1,
+        description="names of the linear layers that get an adapter (Llama's attention and MLP by default)",
+    )
+
+
 class ModelConfig(Section):
     policy: str = Field(description="HF directory or hub id of the policy (SFT starts from it)")
     reward_model: str | None = Field(None, description="reward model used by online rounds and best-of-N")
     max_seq_len: int = Field(512, gt=8)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     gradient_checkpointing: bool = False
+    lora: LoraConfig | None = Field(
+        None, description="LoRA for every stage and the online rounds (off: null)"
+    )
 
 
 class TrainerConfig(Section):

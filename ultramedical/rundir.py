@@ -10,7 +10,8 @@ runs/<name>/
     tb/                       TensorBoard event files
     ray/                      Ray Train storage: full training state for --resume
     checkpoint-<step>/        HF checkpoints every trainer.save_every_steps
-    final/                    the stage's HF model (safetensors, tokenizer, chat template)
+    final/                    the stage's HF model (safetensors, tokenizer, chat template); with model.lora
+                              its adapter in PEFT format, and final/merged/ once something needs it merged
   online/                     iterative preference learning
     round-<k>/                completions, rewards, pairs, metrics of round k
     metrics.jsonl             one line per completed round
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from ultramedical.models.lora import is_adapter_dir
 
 STAGES = ("sft", "rm", "dpo", "kto")
 
@@ -71,5 +74,7 @@ class RunDir:
 
 
 def is_complete_model(path: Path) -> bool:
-    """A finished HF model directory (atomic writes mean a present config implies the rest)."""
-    return (path / "config.json").is_file() and any(path.glob("*.safetensors"))
+    """A finished HF model directory or LoRA adapter directory (atomic writes mean a present config
+    implies the rest)."""
+    path = Path(path)
+    return ((path / "config.json").is_file() and any(path.glob("*.safetensors"))) or is_adapter_dir(path)

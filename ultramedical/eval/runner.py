@@ -15,6 +15,7 @@ from ultramedical.generation.engine import Sampling, build_llm, generate, instal
 from ultramedical.generation.items import benchmark_items
 from ultramedical.io import append_jsonl, atomic_write_jsonl
 from ultramedical.models.loading import load_tokenizer, local_or_hub
+from ultramedical.models.lora import full_model_dir
 from ultramedical.rundir import RunDir
 
 
@@ -23,7 +24,7 @@ class PolicyEvaluator:
 
     def __init__(self, config: Config, model: str):
         self.config = config
-        self.model = local_or_hub(model)
+        self.model = full_model_dir(local_or_hub(model))  # an adapter: evaluated merged into its base
         self.tokenizer = load_tokenizer(self.model)
         # In-process: generation.threads, else every CPU (the evaluator has the machine to itself).
         self.llm = build_llm(
@@ -31,7 +32,7 @@ class PolicyEvaluator:
         )
 
     def switch_to(self, model: str) -> None:
-        model = local_or_hub(model)
+        model = full_model_dir(local_or_hub(model))
         if model != self.model:
             install_checkpoint(self.llm, model)
             self.model = model

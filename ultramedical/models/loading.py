@@ -50,7 +50,10 @@ def load_tokenizer(path: str | Path) -> Any:
 
 
 def load_policy(path: str | Path, dtype: torch.dtype = torch.float32) -> Any:
-    return AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+    """A causal LM; from a LoRA adapter directory, the adapter merged into its base."""
+    from ultramedical.models.lora import full_model_dir
+
+    return AutoModelForCausalLM.from_pretrained(full_model_dir(path), dtype=dtype)
 
 
 def load_reward_model(
@@ -62,7 +65,10 @@ def load_reward_model(
     pad_token_id in its config (Llama-3's), the tokenizer's pad token (`pad_token_for`) is used and kept
     in the config, so the saved model scores batches in plain transformers too.
     """
-    model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1, dtype=dtype)
+    from ultramedical.models.lora import full_model_dir
+
+    path = full_model_dir(path)  # an adapter directory: merged into its base
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=dtype)
     if model.config.pad_token_id is None:
         if pad_token_id is None:
             pad_token_id = load_tokenizer(path).pad_token_id

@@ -57,6 +57,31 @@ class ModelShape:
         head = 0 if self.tie_embeddings else self.embedding_params
         return self.params - head + self.hidden_size
 
+    def linear_shapes(self) -> dict[str, tuple[int, int]]:
+        """(in, out) features of each linear layer of a decoder layer, by its HF module name."""
+        h, kv, inter = self.hidden_size, self.kv_dim, self.intermediate_size
+        return {
+            "q_proj": (h, h),
+            "k_proj": (h, kv),
+            "v_proj": (h, kv),
+            "o_proj": (h, h),
+            "gate_proj": (h, inter),
+            "up_proj": (h, inter),
+            "down_proj": (inter, h),
+        }
+
+    def lora_params(self, target_modules: list[str], rank: int) -> int:
+        """Parameters of a LoRA adapter (A: rank x in, B: out x rank) on the named linear layers."""
+        shapes = self.linear_shapes()
+        unknown = sorted(set(target_modules) - set(shapes))
+        if unknown:
+            raise ArchitectureError(
+                f"model.lora.target_modules: cannot size {unknown} for {self.name} "
+                f"(known: {', '.join(shapes)})"
+            )
+        per_layer = sum(rank * (shapes[m][0] + shapes[m][1]) for m in set(target_modules))
+        return self.num_layers * per_layer
+
     @property
     def largest_layer_params(self) -> int:
         """The module with the most parameters of its own (what DeepSpeed's ZeRO-3 estimator asks for)."""

@@ -53,28 +53,44 @@ class TrainerMemory:
         return self.model_states + self.reference + self.activations + self.logits + self.context
 
 
-def trainer_memory(shape: ModelShape, config: Config, online_reference: bool) -> TrainerMemory:
+def trainable_params(shape: ModelShape, config: Config, reward: bool = False) -> int:
+    """What the optimizer holds: every parameter, or with model.lora the adapter (and a reward model's
+    score head, trained whole)."""
+    lora = config.model.lora
+    if lora is None:
+        return shape.reward_params if reward else shape.params
+    return shape.lora_params(lora.target_modules, lora.rank) + (shape.hidden_size if reward else 0)
+
+
+def trainer_memory(
+    shape: ModelShape, config: Config, online_reference: bool, reward: bool = False
+) -> TrainerMemory:
     t = config.trainer
     p, n, stage, width = shape.params, t.num_workers, t.zero_stage, dtype_bytes(config)
+    trained = trainable_params(shape, config, reward) if config.model.lora else p
     mixed = width < 4
     # fp32 master weights and the fp32 gradient exist only under mixed precision
     state_bytes = FP32_STATE_BYTES if mixed else 8
 
+    # With LoRA the frozen base has weights only; gradients and optimizer states are the adapter's.
     weights = 0 if t.offload_params else (width * p // n if stage == 3 else width * p)
     # With the optimizer offloaded, reduced gradients go straight into host buffers.
-    gradients = 0 if t.offload_optimizer else (width * p // n if stage >= 2 else width * p)
-    optimizer = 0 if t.offload_optimizer else (state_bytes * p // n if stage >= 1 else state_bytes * p)
+    gradients = 0 if t.offload_optimizer else (width * trained // n if stage >= 2 else width * trained)
+    optimizer = (
+        0 if t.offload_optimizer else (state_bytes * trained // n if stage >= 1 else state_bytes * trained)
+    )
     zero3_buffers = 4 * shape.largest_layer_params if stage == 3 else 0  # DeepSpeed's gather buffer
 
     shards = n if stage >= 1 else 1  # below ZeRO-1 nothing is partitioned
-    host_offload = (state_bytes * p // shards if t.offload_optimizer else 0) + (
+    host_offload = (state_bytes * trained // shards if t.offload_optimizer else 0) + (
         width * p // n if t.offload_params else 0
     )
     # Online DPO/KTO keeps the initial policy as reference: under ZeRO-3 a DeepSpeed inference engine
     # sharded like the policy, whose partitions trainer.offload_reference keeps in host memory
     # (deepspeed_setup.reference_config); below ZeRO-3 a plain copy on each GPU, whatever the setting.
+    # With LoRA the reference is the base with the adapter disabled: no second model.
     reference = reference_on_host = 0
-    if online_reference:
+    if online_reference and config.model.lora is None:
         reference = width * p // n if stage == 3 else width * p
         if stage == 3 and t.offload_reference:
             reference_on_host, reference = reference, 0
@@ -143,7 +159,10 @@ def engine_memory(shape: ModelShape, config: Config, gpu_bytes: int) -> EngineMe
     activations = tokens * width * (4 * h + 3 * inter // tp) + g.max_num_seqs * shape.vocab_size * 8
     return EngineMemory(
         budget=int(g.gpu_memory_utilization * gpu_bytes),
-        weights=width * shape.params // tp,
+        # With LoRA, one adapter slot (max_loras 1) beside the base.
+        weights=width
+        * (shape.params + trainable_params(shape, config) * (config.model.lora is not None))
+        // tp,
         activations=activations,
         graphs=0 if g.enforce_eager else CUDA_GRAPH_BYTES,
         context=CUDA_CONTEXT_BYTES,

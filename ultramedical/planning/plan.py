@@ -21,6 +21,7 @@ from ultramedical.planning.memory import (
     dtype_bytes,
     engine_memory,
     scorer_memory,
+    trainable_params,
     trainer_memory,
 )
 
@@ -64,13 +65,18 @@ def _role_need(role: str, section: str, actors: int, gpus_per_actor: float, **fi
     )
 
 
+def publish_bytes(config: Config, shape: ModelShape) -> int:
+    """One weight publish: the policy's weights, or with model.lora its adapter only."""
+    return dtype_bytes(config) * trainable_params(shape, config)
+
+
 def largest_publish_bucket(config: Config, shape: ModelShape) -> int:
     """Bytes of the largest publish bucket: buckets hold whole module groups (a decoder layer, the
     embeddings, the lm_head; ultramedical/models/packed.py), so one group larger than
     online.publish_bucket_mb makes a bucket of its own size."""
     width = dtype_bytes(config)
     largest_group = width * max(shape.embedding_params, shape.layer_params)
-    return min(width * shape.params, max(int(config.online.publish_bucket_mb * 2**20), largest_group))
+    return min(publish_bytes(config, shape), max(int(config.online.publish_bucket_mb * 2**20), largest_group))
 
 
 def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
@@ -81,7 +87,7 @@ def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
     problems: list[str] = []
     notes: list[str] = []
     width = dtype_bytes(config)
-    publish = width * policy.params
+    publish = publish_bytes(config, policy)
     bucket = largest_publish_bucket(config, policy)
 
     t, g, r = config.trainer, config.generation, config.reward
@@ -113,7 +119,7 @@ def make_plan(config: Config, cluster_path: str | Path) -> dict[str, Any]:
             f"{t.zero_stage} each GPU holds a whole reference model"
         )
     policy_mem = trainer_memory(policy, config, online_reference)
-    rm_mem = trainer_memory(reward, config, online_reference=False)  # the rm stage trains the reward model
+    rm_mem = trainer_memory(reward, config, online_reference=False, reward=True)  # the rm stage's
     tmem = max(policy_mem, rm_mem, key=lambda m: m.total)
     trainers = _role_need(
         "trainers",
@@ -327,7 +333,7 @@ def _check_node(
             f"{label}: needs {gib(host)} GiB of host memory per node {when}, {gib(host_usable)} GiB usable "
             f"of {node.instance.host_gib:g}; short by {gib(host - host_usable)} GiB"
         )
-    publish = dtype_bytes(config) * policy.params
+    publish = publish_bytes(config, policy)
     if need.role in ("trainers", "engines"):  # rank 0 puts each publish; every engine node pulls a copy
         figures["object_store_gib"] = gib(node.object_store_bytes)
         if node.object_store_bytes < publish:

@@ -12,12 +12,14 @@ import os
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from ultramedical.config import Config
-from ultramedical.models.loading import load_policy, load_reward_model, resolve_dtype
+from ultramedical.models import lora
+from ultramedical.models.loading import load_policy, load_reward_model, resolve_dtype, save_model
 from ultramedical.models.packed import Bucket, plan_buckets
 from ultramedical.training.algorithm import Algorithm, Example, ForwardContext
 from ultramedical.training.deepspeed_setup import (
@@ -57,7 +59,12 @@ class Learner:
     """A model in a DeepSpeed engine, trained by an algorithm. Needs torch.distributed set up first.
 
     `reference`: a fixed reference policy for `prepare` (online rounds keep the initial policy); without
-    one, the reference pass runs through the current weights, which are the reference before step 1."""
+    one, the reference pass runs through the current weights, which are the reference before step 1.
+
+    With `model.lora` the model gets a fresh adapter, or continues the one `model_path` names if it is an
+    adapter directory, and only the adapter trains; a fixed reference must then be the adapter's base,
+    reached by disabling the adapter instead of loading a second model. Without LoRA an adapter directory
+    is trained merged."""
 
     def __init__(
         self,
@@ -78,24 +85,43 @@ class Learner:
         self.dtype = resolve_dtype(config.model.dtype, config.trainer.use_gpu)
         torch.manual_seed(config.trainer.seed)
         ds_config = deepspeed_config(config.trainer, self.dtype, algorithm.settings.lr)
+        self.lora = config.model.lora
+        adapter = model_path if self.lora is not None and lora.is_adapter_dir(model_path) else None
+        model_path = lora.adapter_base(model_path) if adapter else lora.full_model_dir(model_path)
         with partitioned_loading(ds_config):  # ZeRO-3: each rank builds only its shard
             if algorithm.model_kind == "reward":
                 model = load_reward_model(model_path, self.dtype)
             else:
                 model = load_policy(model_path, self.dtype)
         self.loaded_partitioned = is_partitioned(model)
+        if self.lora is not None:
+            if adapter is not None:
+                model = lora.load_adapter(model, adapter, trainable=True)
+            else:
+                model = lora.add_adapter(model, self.lora, algorithm.model_kind, base=model_path)
         if config.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
+            if self.lora is not None:
+                model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks need a grad input
         self.pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
         self.engine = build_engine(
             model, ds_config, config.trainer, algorithm.settings.lr, total_steps, schedule
         )
         self.rank, self.world = rank_and_world()
         self.device = self.engine.device
-        # Only ever runs forward passes; sharded like the policy under ZeRO-3.
+        # Only ever runs forward passes; sharded like the policy under ZeRO-3. With LoRA: the base itself.
+        self.reference_is_base = self.lora is not None and reference is not None
+        if self.reference_is_base and lora.full_model_dir(reference) != model_path:
+            raise ValueError(
+                f"with model.lora the reference is the model the adapter trains on ({model_path}), "
+                f"not {reference}"
+            )
         self.reference = (
-            build_reference(reference, config.trainer, self.dtype, self.device) if reference else None
+            build_reference(reference, config.trainer, self.dtype, self.device)
+            if reference and not self.reference_is_base
+            else None
         )
+        self.model_path = model_path
 
     @property
     def step(self) -> int:
@@ -107,7 +133,10 @@ class Learner:
         reference = reference if reference is not None else self.reference
         ctx = ForwardContext(self.rank, self.world, self.config.trainer.micro_batch_size, all_gather_objects)
         self.engine.eval()
-        model = _OnDevice(reference if reference is not None else self.engine.module, self.device)
+        disable_adapter = reference is None and self.reference_is_base
+        model = _OnDevice(
+            reference if reference is not None else self.engine.module, self.device, disable_adapter
+        )
         examples = self.algorithm.prepare(model, examples, ctx)
         self.engine.train()
         return examples
@@ -178,9 +207,30 @@ class Learner:
     def full_state_dict(self) -> dict[str, torch.Tensor] | None:
         return gather_full_state_dict(self.engine, self.config.trainer.zero_stage)
 
+    def save(self, out_dir: str | Path, tokenizer: Any) -> Path | None:
+        """The model as an HF directory (with LoRA: the adapter in PEFT format), written by rank 0; every
+        rank must call it (ZeRO-3 gathers)."""
+        module = self.engine.module
+        if self.lora is None:
+            state = self.full_state_dict()
+            return None if state is None else save_model(module, tokenizer, out_dir, state_dict=state)
+        with self.gathered(lora.trainable_names(module)) as trained:
+            if trained is None:
+                return None
+            return lora.save_adapter(module, tokenizer, out_dir, trained)
+
     def publish_buckets(self, bucket_bytes: int) -> list[Bucket]:
-        """The publish buckets (parameter names and packed bytes); the same on every rank."""
-        return plan_buckets(parameter_bytes(self.engine.module), bucket_bytes)
+        """The publish buckets (parameter names and packed bytes); the same on every rank. With LoRA only
+        the adapter is published."""
+        sizes = parameter_bytes(self.engine.module)
+        if self.lora is not None:
+            trainable = set(lora.trainable_names(self.engine.module))
+            sizes = [(name, size) for name, size in sizes if name in trainable]
+        return plan_buckets(sizes, bucket_bytes)
+
+    def published_form(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Gathered parameters under the names the engines load: HF names, or with LoRA PEFT's."""
+        return state if self.lora is None else lora.saved_form(self.engine.module, state)
 
     def gathered(self, names: list[str]) -> AbstractContextManager[dict[str, torch.Tensor] | None]:
         """The named parameters, whole, on rank 0 inside the block (see `gathered_parameters`)."""
@@ -188,11 +238,16 @@ class Learner:
 
 
 class _OnDevice(torch.nn.Module):
-    """Forward of the wrapped module with inputs moved to its device (for reference passes)."""
+    """Forward of the wrapped module with inputs moved to its device (for reference passes), with its LoRA
+    adapter disabled if asked (the base model is the reference)."""
 
-    def __init__(self, module: torch.nn.Module, device: torch.device):
+    def __init__(self, module: torch.nn.Module, device: torch.device, disable_adapter: bool = False):
         super().__init__()
-        self.module, self.device = module, device
+        self.module, self.device, self.disable_adapter = module, device, disable_adapter
 
     def forward(self, **inputs: Any) -> Any:
-        return self.module(**{k: v.to(self.device) if torch.is_tensor(v) else v for k, v in inputs.items()})
+        inputs = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in inputs.items()}
+        if not self.disable_adapter:
+            return self.module(**inputs)
+        with lora.adapter_disabled(self.module):
+            return self.module(**inputs)

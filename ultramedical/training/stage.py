@@ -17,6 +17,7 @@ from pathlib import Path
 from ultramedical.config import Config, dump_config
 from ultramedical.io import atomic_write_json, atomic_write_text
 from ultramedical.models.loading import load_tokenizer, local_or_hub
+from ultramedical.models.lora import full_model_dir
 from ultramedical.rundir import RunDir, is_complete_model
 from ultramedical.training import ALGORITHMS
 from ultramedical.training.tokenized import tokenize_to_disk
@@ -30,11 +31,13 @@ def stage_init_model(config: Config, stage: str, run: RunDir) -> str:
     """Where a stage starts: its `init_from`, else the previous stage's final model, else model.policy."""
     explicit = getattr(config, stage).init_from
     if explicit:
-        return local_or_hub(explicit)
+        return full_model_dir(local_or_hub(explicit))
     previous = {"rm": "sft", "dpo": "sft", "kto": "sft"}.get(stage)
     if previous and is_complete_model(run.final(previous)):
-        return str(run.final(previous))
-    return local_or_hub(config.model.policy)
+        # A LoRA adapter is merged here, once, before any worker starts: the stage trains on the merged
+        # model (with model.lora, a fresh adapter whose disabled form is the previous stage's policy).
+        return full_model_dir(run.final(previous))
+    return full_model_dir(local_or_hub(config.model.policy))
 
 
 @dataclass(frozen=True)
