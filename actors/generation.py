@@ -4,8 +4,11 @@ re-sending of the batches an engine was holding when it died."""
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -14,8 +17,9 @@ from ray.exceptions import RayActorError
 from actors.actor_group import ActorGroup
 from actors.recovery import call_when_available
 from actors.weight_receiver import OBJECT_STORE_RECEIVER, bucket_handles
-from ultramedical.config import GenerationConfig
+from ultramedical.config import GenerationConfig, LoraConfig
 from ultramedical.generation.engine import Sampling
+from ultramedical.models import lora as adapters
 from ultramedical.online.round_data import GeneratedItem, GenerationStats, PromptItem
 from ultramedical.runtime import torch_threads
 
@@ -32,13 +36,29 @@ class GenerationEngine:
 
     extra_sampling: dict[str, Any] = {}  # more vLLM SamplingParams for every call (a subclass may set them)
 
-    def __init__(self, model_path: str, settings: GenerationConfig, seed: int):
-        from ultramedical.generation.engine import build_llm
+    def __init__(
+        self, model_path: str, settings: GenerationConfig, seed: int, lora: LoraConfig | None = None
+    ):
+        """`lora`: the policy is a LoRA adapter on `model_path` (or, for an adapter directory, on its base);
+        publishes then carry only the adapter, which vLLM serves on the unchanged base."""
+        from ultramedical.generation.engine import build_llm, lora_request
 
         threads = torch_threads(settings.threads, settings.cpus_per_engine)
+        self.lora = lora
+        adapter = model_path if lora is not None and adapters.is_adapter_dir(model_path) else None
+        self.base = adapters.adapter_base(model_path) if adapter else adapters.full_model_dir(model_path)
         self.llm = build_llm(
-            model_path, settings, seed=seed, threads=threads, worker_extension=OBJECT_STORE_RECEIVER
+            self.base,
+            settings,
+            seed=seed,
+            threads=threads,
+            worker_extension=OBJECT_STORE_RECEIVER,
+            lora_rank=lora.rank if lora is not None else None,
         )
+        # Adapter ids count publishes: 1 is the one the engine started with, if any.
+        self.adapter_version = 1 if adapter else 0
+        self.adapter = lora_request("policy-v1", 1, adapter) if adapter else None
+        self.adapter_root = Path(tempfile.mkdtemp(prefix="ultramedical-adapters-"))
 
     def ready(self) -> bool:
         return True
@@ -56,7 +76,11 @@ class GenerationEngine:
 
         start = time.perf_counter()
         outputs = generate(
-            self.llm, [item["prompt_token_ids"] for item in batch], sampling, **self.extra_sampling
+            self.llm,
+            [item["prompt_token_ids"] for item in batch],
+            sampling,
+            adapter=self.adapter,
+            **self.extra_sampling,
         )
         items: list[GeneratedItem] = [
             {**item, "completions": completions} for item, completions in zip(batch, outputs, strict=True)
@@ -70,8 +94,25 @@ class GenerationEngine:
         from ultramedical.generation.engine import install_published
 
         start = time.perf_counter()
-        install_published(self.llm, bucket_handles(buckets))
+        if self.lora is not None:
+            self._install_adapter(buckets)
+        else:
+            install_published(self.llm, bucket_handles(buckets))
         return time.perf_counter() - start
+
+    def _install_adapter(self, buckets: list[ray.ObjectRef]) -> None:
+        """A published adapter becomes the next version every later call generates with; the previous
+        version's files on this node go."""
+        from ultramedical.generation.engine import install_published_adapter, lora_request
+
+        self.adapter_version += 1
+        directory = self.adapter_root / f"v{self.adapter_version}"
+        config = adapters.config_json(adapters.peft_config(self.lora, "causal", self.base))
+        install_published_adapter(self.llm, bucket_handles(buckets), str(directory), config)
+        previous = self.adapter
+        self.adapter = lora_request(f"policy-v{self.adapter_version}", self.adapter_version, str(directory))
+        if previous is not None and Path(previous.lora_path).parent == self.adapter_root:
+            shutil.rmtree(previous.lora_path, ignore_errors=True)
 
     def install_checkpoint(self, directory: str) -> float:
         """Load a checkpoint's files on shared storage into this live engine; returns the seconds taken."""
@@ -95,6 +136,7 @@ class GenerationPool(ActorGroup):
         seed: int = 0,
         scheduling: list[dict[str, Any]] | None = None,
         wait: bool = True,
+        lora: LoraConfig | None = None,
     ):
         self.gen = gen
         options = {
@@ -104,7 +146,7 @@ class GenerationPool(ActorGroup):
             "num_gpus": gen.gpus_per_engine,
         }
         super().__init__(
-            self.engine_class, gen.engines, options, scheduling, lambda i: (model_path, gen, seed + i)
+            self.engine_class, gen.engines, options, scheduling, lambda i: (model_path, gen, seed + i, lora)
         )
         self.engines = self.actors
         self.start([engine.ready.remote() for engine in self.engines], wait)

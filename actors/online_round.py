@@ -68,7 +68,14 @@ def start_roles(
     """Engines, scorers and trainers start up at once (loading models, DeepSpeed, vLLM), then we wait for
     them all. `options`: each role's per-actor placement options (actors/placement.py)."""
     options = options or {}
-    pool = GenerationPool(policy, config.generation, config.trainer.seed, options.get("engines"), wait=False)
+    pool = GenerationPool(
+        policy,
+        config.generation,
+        config.trainer.seed,
+        options.get("engines"),
+        wait=False,
+        lora=config.model.lora,
+    )
     scorers = ScorerPool(reward_model, config.reward, options.get("scorers"), wait=False)
     trainers = trainer_group(config, policy, reference, options.get("trainers"), wait=False)
     roles = RoundRoles(

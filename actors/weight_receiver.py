@@ -8,12 +8,17 @@ read-only; the engine actor never holds or re-sends the bytes.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import ray
 import torch
 
 from ultramedical.generation.weight_sync import WeightReceiver
+from ultramedical.models.lora import write_adapter_files
 
 OBJECT_STORE_RECEIVER = "actors.weight_receiver.ObjectStoreWeightReceiver"
 
@@ -40,3 +45,22 @@ class ObjectStoreWeightReceiver(WeightReceiver):
                 del packed  # this bucket's mapping is released once vLLM has copied its tensors
 
         return self.install_tensors(tensors())
+
+    def write_adapter(self, handles: bytes, directory: str, config_text: str) -> int:
+        """Write a published LoRA adapter (its buckets hold PEFT-named tensors) to `directory` on this
+        node, for vLLM to load: vLLM 0.32 loads adapters only from a path (LoRARequest.lora_path).
+        Workers of one node race to the same path; the first rename wins. Returns the tensor count."""
+        weights = {}
+        for bucket in ray.cloudpickle.loads(handles):
+            weights.update({name: t.clone() for name, t in ray.get(bucket).tensors().items()})
+        target = Path(directory)
+        if target.exists():
+            return len(weights)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        write_adapter_files(tmp, config_text, weights)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another worker of this node wrote it first
+            shutil.rmtree(tmp, ignore_errors=True)
+        return len(weights)

@@ -19,6 +19,7 @@ from jobs.cli.train import HELP, add_stage_arguments
 from ultramedical.config import Config, ConfigError, load_config
 from ultramedical.data.loading import DataError
 from ultramedical.data.sources import SourceError
+from ultramedical.models.lora import full_model_dir, is_adapter_dir
 from ultramedical.training.stage import RunExistsError
 
 
@@ -29,15 +30,19 @@ def parse_args(argv: list[str], stage: str) -> tuple[argparse.Namespace, list[st
     return parser.parse_known_args(argv)
 
 
-def train(config: Config, stage: str, resume: bool = False, overwrite: bool = False) -> int:
-    """Train the stage and print where its model landed; the exit code (2: the stage has state, and
-    neither resume nor overwrite was asked)."""
+def train(
+    config: Config, stage: str, resume: bool = False, overwrite: bool = False, merge: bool = False
+) -> int:
+    """Train the stage and print where its model landed (with `merge`, a LoRA adapter's merged model
+    too); the exit code (2: the stage has state, and neither resume nor overwrite was asked)."""
     try:
         final = run_stage(config, stage, resume=resume, overwrite=overwrite)
     except RunExistsError as exc:
         print(f"error: {exc}")
         return 2
     print(final)
+    if merge and is_adapter_dir(final):
+        print(full_model_dir(final))
     return 0
 
 
@@ -46,7 +51,7 @@ def main(argv: list[str], stage: str) -> int:
     try:
         config = load_config(args.config, overrides)
         check_runs_root(config)
-        return train(config, stage, resume=args.resume, overwrite=args.overwrite)
+        return train(config, stage, resume=args.resume, overwrite=args.overwrite, merge=args.merge)
     except (ConfigError, DataError, SourceError) as exc:  # bad input: the message, not a traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--model", default=None, help="a policy directory (default: build a Llama-3-shaped one)"
     )
+    parser.add_argument(
+        "--lora", action="store_true", help="train LoRA adapters (model.lora); the reference is the base"
+    )
     parser.add_argument("--steps", type=int, default=2, help="optimiser steps per stage")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     parser.add_argument("--work-dir", default=None, help="where the corpus and model are built")
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": args.device,
         "world": world,
         "offload": args.offload,
+        "lora": args.lora,
         "steps": args.steps,
         "stages": args.stages,
         "data": str(data),
@@ -106,6 +110,7 @@ def smoke_config(spec: dict[str, Any]) -> Any:
             "trainer.micro_batch_size": 2,
             "trainer.grad_accum_steps": 1,
             "trainer.log_every_steps": 1,
+            "model.lora": {"rank": 8, "alpha": 16, "dropout": 0.0} if spec["lora"] else None,
         },
     )
 
@@ -168,6 +173,8 @@ def train_stage(config: Any, stage: str, spec: dict[str, Any]) -> dict[str, Any]
         "loss": lines[-1]["loss"] if lines else None,
         "tokens_per_s": lines[-1]["tokens_per_s"] if lines else None,
     }
+    if spec["lora"]:
+        check.update(check_adapter(learner, stage, spec))
     state = learner.full_state_dict()  # every rank joins the gather; rank 0 gets the weights
     if state is not None:
         expected = {name: tuple(p.ds_shape) for name, p in learner.engine.module.named_parameters()}
@@ -180,13 +187,50 @@ def train_stage(config: Any, stage: str, spec: dict[str, Any]) -> dict[str, Any]
         problem.append(f"expected {spec['steps']} finite logged steps, got {lines}")
     if state is not None and not check["gathered_full_shapes"]:
         problem.append("the ZeRO-3 gather did not return every parameter at its full shape")
+    problem += check.pop("adapter_problems", [])
     check["problem"] = "; ".join(problem) or None
     del learner, state
     return check
 
 
+def check_adapter(learner: Any, stage: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """With LoRA: only the adapter (and a reward model's score head) trains, it is saved in PEFT format
+    from the gathered partitions, and PEFT loads it onto the base."""
+    from ultramedical.models import lora
+    from ultramedical.models.loading import load_policy, load_reward_model, load_tokenizer
+
+    module = learner.engine.module
+    trainable = lora.trainable_names(module)
+    out = Path(spec["result"]).parent / f"adapter-{stage}"
+    saved = learner.save(out, load_tokenizer(spec["policy"]))  # every rank joins the gather
+    if saved is None:
+        return {}
+    problems = [
+        f"trainable outside the adapter: {n}" for n in trainable if "lora_" not in n and "score" not in n
+    ]
+    from peft import PeftModel
+
+    base = load_reward_model(spec["policy"]) if stage == "rm" else load_policy(spec["policy"])
+    loaded = PeftModel.from_pretrained(base, str(saved))
+    adapter_params = sum(p.numel() for n, p in loaded.named_parameters() if "lora_" in n)
+    trained_params = sum(
+        getattr(p, "ds_numel", p.numel()) for n, p in module.named_parameters() if "lora_" in n
+    )
+    model_params = sum(getattr(p, "ds_numel", p.numel()) for p in module.parameters()) - trained_params
+    if not lora.is_adapter_dir(saved) or adapter_params != trained_params or adapter_params == 0:
+        problems.append(
+            f"{saved}: PEFT loaded {adapter_params} adapter parameters of {trained_params} trained"
+        )
+    return {
+        "adapter_params": adapter_params,
+        "adapter_fraction": adapter_params / model_params,
+        "adapter_problems": problems,
+    }
+
+
 def compare_reference(config: Any, spec: dict[str, Any]) -> dict[str, Any]:
-    """DPO reference log-probs from the sharded reference (`build_reference`) against an unsharded copy."""
+    """DPO reference log-probs from the sharded reference (`build_reference`; with LoRA the partitioned
+    policy with its trained adapter disabled) against an unsharded copy."""
     from ultramedical.models.loading import load_policy, load_tokenizer
     from ultramedical.training import ALGORITHMS
     from ultramedical.training.algorithm import ForwardContext
@@ -195,10 +239,16 @@ def compare_reference(config: Any, spec: dict[str, Any]) -> dict[str, Any]:
 
     algorithm = ALGORITHMS["dpo"](config)
     examples, _ = algorithm.load(load_tokenizer(spec["policy"]))
-    learner = Learner(algorithm, spec["policy"], total_steps=1)
-    reference = build_reference(spec["policy"], config.trainer, learner.dtype, learner.device)
-    sharded = learner.prepare(examples, reference)
-    partitioned = all(hasattr(p, "ds_id") for p in reference.module.parameters())
+    if spec["lora"]:
+        learner = Learner(algorithm, spec["policy"], total_steps=2, reference=spec["policy"])
+        learner.fit(learner.prepare(examples), epochs=1, max_steps=2)  # an adapter that changes the model
+        sharded = learner.prepare(examples)
+        partitioned = learner.loaded_partitioned and learner.reference is None
+    else:
+        learner = Learner(algorithm, spec["policy"], total_steps=1)
+        reference = build_reference(spec["policy"], config.trainer, learner.dtype, learner.device)
+        sharded = learner.prepare(examples, reference)
+        partitioned = all(hasattr(p, "ds_id") for p in reference.module.parameters())
     if learner.rank != 0:
         return {}
     whole = _OnDevice(load_policy(spec["policy"], learner.dtype).to(learner.device).eval(), learner.device)

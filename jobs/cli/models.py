@@ -1,4 +1,5 @@
-"""`ultramedical init-model`: the embedded tiny policy and reward model."""
+"""`ultramedical init-model`: the embedded tiny policy and reward model; `ultramedical merge`: a LoRA
+adapter merged into its base."""
 
 from __future__ import annotations
 
@@ -24,6 +25,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument("--seed", type=int, default=0)
     init.set_defaults(func=run_init_model)
 
+    merge = subparsers.add_parser(
+        "merge",
+        help="merge a LoRA adapter (a stage's or round's final/ with model.lora) into its base model",
+        description="Write the adapter merged into the base model it names: a plain HF model directory "
+        "that transformers and vLLM load.",
+    )
+    merge.add_argument("adapter", help="an adapter directory in PEFT format")
+    merge.add_argument("--out", help="where the merged model goes (default: ADAPTER/merged)")
+    merge.set_defaults(func=run_merge)
+
 
 def run_init_model(args: argparse.Namespace) -> int:
     from ultramedical.models.llama3_shape import init_llama3_shaped
@@ -38,4 +49,18 @@ def run_init_model(args: argparse.Namespace) -> int:
         )
     params = parameter_count(load_policy(paths["policy"]))
     print(json.dumps({"policy": str(paths["policy"]), "reward": str(paths["reward"]), "parameters": params}))
+    return 0
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from ultramedical.models.lora import full_model_dir, is_adapter_dir, merge_adapter
+
+    if not is_adapter_dir(args.adapter):
+        print(
+            f"error: {args.adapter} is not a LoRA adapter directory (adapter_config.json and "
+            "adapter_model.safetensors)"
+        )
+        return 2
+    merged = merge_adapter(args.adapter, args.out) if args.out else full_model_dir(args.adapter)
+    print(merged)
     return 0

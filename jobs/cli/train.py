@@ -31,6 +31,11 @@ def add_stage_arguments(parser: argparse.ArgumentParser, stage: str) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     mode.add_argument("--overwrite", action="store_true", help="discard this stage's earlier state")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with model.lora: also write the adapter merged into its base, a plain HF model (final/merged)",
+    )
     parser.set_defaults(func=run, stage=stage)
 
 
@@ -45,4 +50,4 @@ def run(args: argparse.Namespace) -> int:
     from ultramedical.config import load_config
 
     config = load_config(args.config, args.overrides)
-    return train(config, args.stage, resume=args.resume, overwrite=args.overwrite)
+    return train(config, args.stage, resume=args.resume, overwrite=args.overwrite, merge=args.merge)

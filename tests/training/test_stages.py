@@ -123,3 +123,53 @@ def test_sft_loss_falls_and_dpo_prefers_chosen(ray_cluster, artifacts, tmp_path)
     accuracies = [line["rewards/accuracies"] for line in metric_lines(run, "dpo")]
     assert_stage_output(run.final("sft"), run, "dpo", steps=len(accuracies))
     assert len(accuracies) >= 6 and sum(accuracies[-6:]) / 6 > 0.5
+
+
+def test_lora_stages_write_adapters_that_chain_and_merge(ray_cluster, artifacts, tmp_path, capsys):
+    """SFT then DPO with model.lora through Ray Train: each stage writes only its adapter, DPO trains a
+    fresh adapter on the SFT adapter merged into its base (so disabling it gives the SFT policy), and
+    `ultramedical merge` writes a plain model that transformers and vLLM load and agree on."""
+    from jobs.cli import main as cli
+    from ultramedical.eval.runner import PolicyEvaluator
+    from ultramedical.generation.engine import Sampling, generate
+    from ultramedical.generation.items import make_item
+    from ultramedical.models import lora
+
+    lora_settings = {"rank": 4, "alpha": 8, "dropout": 0.0}
+    config = tiny_config(
+        artifacts,
+        tmp_path,
+        **{
+            "model.lora": lora_settings,
+            "sft.lr": 1e-2,
+            "sft.max_steps": 4,
+            "dpo.lr": 1e-2,
+            "dpo.max_steps": 3,
+        },
+    )
+    run = RunDir.of(config.runs_root, config.name)
+    sft = run_stage(config, "sft")
+    dpo = run_stage(config, "dpo")
+    for stage, adapter, base in (("sft", sft, artifacts / "tiny" / "policy"), ("dpo", dpo, sft / "merged")):
+        assert lora.is_adapter_dir(adapter) and not (adapter / "model.safetensors").exists(), stage
+        assert lora.adapter_base(adapter) == str(base), stage
+        assert METRIC_KEYS[stage] <= set(metric_lines(run, stage)[-1])
+    assert json.loads((run.stage("dpo") / "data_stats.json").read_text())["init_model"] == str(sft / "merged")
+
+    merged = tmp_path / "dpo-merged"
+    assert cli(["merge", str(dpo), "--out", str(merged)]) == 0
+    assert capsys.readouterr().out.strip().endswith(str(merged))
+    assert cli(["merge", str(artifacts / "tiny" / "policy")]) == 2  # not an adapter: says so
+    tokenizer = load_tokenizer(merged)
+    questions = ("What prevents scurvy?", "Which nerve is injured in wrist drop?")
+    prompts = [make_item(tokenizer, str(i), q)["prompt_token_ids"] for i, q in enumerate(questions)]
+    hf = load_policy(merged).eval()
+    expected = []
+    for ids in prompts:
+        out = hf.generate(
+            torch.tensor([ids]), max_new_tokens=16, do_sample=False, pad_token_id=tokenizer.pad_token_id
+        )
+        expected.append(tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True))
+    evaluator = PolicyEvaluator(config, str(merged))
+    served = generate(evaluator.llm, prompts, Sampling(n=1, temperature=0.0, max_tokens=16))
+    assert [c[0]["text"] for c in served] == expected

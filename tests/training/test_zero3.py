@@ -18,7 +18,12 @@ from tests.tiny_support import REPO_ROOT
 
 # Without offload every stage; with offload (optimizer, parameters, reference on the host) the stages
 # whose optimizer and reference it changes: the optimizer step is the same code for every algorithm.
-RUNS = {"zero3": ([], ["sft", "rm", "dpo", "kto"]), "zero3-offload": (["--offload"], ["sft", "dpo"])}
+# With LoRA every stage again: the adapter (and the reward model's score head) is what trains and is saved.
+RUNS = {
+    "zero3": ([], ["sft", "rm", "dpo", "kto"]),
+    "zero3-offload": (["--offload"], ["sft", "dpo"]),
+    "zero3-lora": (["--lora"], ["sft", "rm", "dpo", "kto"]),
+}
 
 
 @pytest.mark.slow
@@ -42,5 +47,7 @@ def test_zero3_trains_every_algorithm_partitioned(
         assert check["partitioned_at_load"], stage
         assert check["steps"] == 2 and check["loss"] > 0, stage
         assert check["gathered_full_shapes"], stage
+        if run == "zero3-lora":  # saved from the gathered partitions, loaded back by PEFT
+            assert 0 < check["adapter_fraction"] < 0.05, stage
     assert result["reference"]["partitioned"]
     assert result["reference"]["max_abs_diff"] <= 1e-4 * 100

@@ -39,9 +39,11 @@ def build_llm(
     seed: int = 0,
     threads: int | None = None,
     worker_extension: str = WEIGHT_RECEIVER,
+    lora_rank: int | None = None,
 ) -> Any:
     """A vLLM engine for `model_path` that can take new weights in place (see weight_sync.py);
     `worker_extension` names the class vLLM mixes into its workers (a `WeightReceiver` or a subclass).
+    `lora_rank`: serve LoRA adapters up to this rank (one at a time: the policy's latest).
 
     On CPU the forward runs on `threads` torch threads (None: every CPU this process may use). vLLM
     otherwise drops torch to one thread for serving unless OMP_NUM_THREADS is set, which leaves a core
@@ -73,7 +75,26 @@ def build_llm(
         dtype="auto" if has_cuda() else "float32",
         seed=seed,
         worker_extension_cls=worker_extension,
+        **({} if lora_rank is None else lora_options(lora_rank)),
     )
+
+
+# The adapter ranks vLLM can be sized for (vllm.config.lora.MaxLoRARanks); an engine serves any rank up to it.
+VLLM_MAX_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def lora_options(rank: int) -> dict[str, Any]:
+    fitting = [r for r in VLLM_MAX_LORA_RANKS if r >= rank]
+    if not fitting:
+        raise ValueError(f"model.lora.rank={rank}: vLLM serves adapters up to rank {VLLM_MAX_LORA_RANKS[-1]}")
+    return {"enable_lora": True, "max_lora_rank": fitting[0], "max_loras": 1}
+
+
+def lora_request(name: str, version: int, directory: str) -> Any:
+    """vLLM's handle on an adapter directory; a new version is a new id, so no cached copy is reused."""
+    from vllm.lora.request import LoRARequest
+
+    return LoRARequest(name, version, directory)
 
 
 def serve_logical_gpus() -> None:
@@ -87,9 +108,11 @@ def serve_logical_gpus() -> None:
         type(current_platform).ray_device_key = "GPU"
 
 
-def generate(llm: Any, prompts: list[list[int]], sampling: Sampling, **extra: Any) -> list[list[Completion]]:
-    """For each token-id prompt, `sampling.n` completions.
-    `extra`: more vLLM `SamplingParams` (the bench forces lengths with `ignore_eos=True`)."""
+def generate(
+    llm: Any, prompts: list[list[int]], sampling: Sampling, adapter: Any = None, **extra: Any
+) -> list[list[Completion]]:
+    """For each token-id prompt, `sampling.n` completions, through the LoRA `adapter` if given (a
+    `lora_request`). `extra`: more vLLM `SamplingParams` (the bench forces lengths with `ignore_eos=True`)."""
     from vllm import SamplingParams, TokensPrompt
 
     params = SamplingParams(
@@ -102,7 +125,9 @@ def generate(llm: Any, prompts: list[list[int]], sampling: Sampling, **extra: An
         seed=sampling.seed if has_cuda() else None,
         **extra,
     )
-    outputs = llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
+    outputs = llm.generate(
+        [TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False, lora_request=adapter
+    )
     return [
         [
             {"token_ids": list(c.token_ids), "text": c.text, "finish_reason": c.finish_reason}
@@ -118,6 +143,12 @@ def install_published(llm: Any, handles: bytes) -> None:
     pickled to a tensor-parallel worker."""
     llm.collective_rpc("install_published", args=(handles,))
     llm.reset_prefix_cache()
+
+
+def install_published_adapter(llm: Any, handles: bytes, directory: str, config: bytes) -> None:
+    """Have every worker write a published adapter (buckets' handles, as `install_published`) to
+    `directory` on its own node, where vLLM loads adapters from (see WeightReceiver.write_adapter)."""
+    llm.collective_rpc("write_adapter", args=(handles, directory, config))
 
 
 def install_checkpoint(llm: Any, directory: str) -> None:

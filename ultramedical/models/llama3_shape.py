@@ -99,9 +99,15 @@ def llama3_tokenizer(texts: Iterable[str], bpe_size: int = 4096) -> PreTrainedTo
     return tokenizer
 
 
-def llama3_config(hidden: int = 64, layers: int = 2, heads: int = 4, kv_heads: int = 1) -> LlamaConfig:
-    """Llama-3-8B-Instruct's config.json facts at a tiny width (8B: 4096 wide, 32 layers, 32/8 heads)."""
+def llama3_config(
+    hidden: int = 64, layers: int = 2, heads: int = 4, kv_heads: int = 1, head_dim: int = 32
+) -> LlamaConfig:
+    """Llama-3-8B-Instruct's config.json facts at a tiny width (8B: 4096 wide, 32 layers, 32/8 heads).
+
+    The heads are 32 wide, not hidden / heads = 16: vLLM's CPU attention runs head sizes from 32 up
+    (8B's are 128), so vLLM can serve this checkpoint too."""
     return LlamaConfig(
+        head_dim=head_dim,
         vocab_size=VOCAB_SIZE,
         hidden_size=hidden,
         intermediate_size=hidden * 7 // 2,
