@@ -130,6 +130,7 @@ def test_lora_stages_write_adapters_that_chain_and_merge(ray_cluster, artifacts,
     fresh adapter on the SFT adapter merged into its base (so disabling it gives the SFT policy), and
     `ultramedical merge` writes a plain model that transformers and vLLM load and agree on."""
     from jobs.cli import main as cli
+    from jobs.train_stage import train
     from ultramedical.eval.runner import PolicyEvaluator
     from ultramedical.generation.engine import Sampling, generate
     from ultramedical.generation.items import make_item
@@ -148,7 +149,10 @@ def test_lora_stages_write_adapters_that_chain_and_merge(ray_cluster, artifacts,
         },
     )
     run = RunDir.of(config.runs_root, config.name)
-    sft = run_stage(config, "sft")
+    assert train(config, "sft", merge=True) == 0  # the recipe behind `ultramedical sft --merge`
+    sft = run.final("sft")
+    assert capsys.readouterr().out.split()[-2:] == [str(sft), str(sft / "merged")]
+    assert (sft / "merged" / "model.safetensors").exists()
     dpo = run_stage(config, "dpo")
     for stage, adapter, base in (("sft", sft, artifacts / "tiny" / "policy"), ("dpo", dpo, sft / "merged")):
         assert lora.is_adapter_dir(adapter) and not (adapter / "model.safetensors").exists(), stage
