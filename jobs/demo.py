@@ -71,12 +71,17 @@ def online(config: Config, run: RunDir, argv: list[str]) -> None:
 
 
 def evaluate(config: Config, run: RunDir) -> None:
-    """Greedy accuracy of every model on every test set; self-consistency and best-of-N for the SFT
-    and online policies on the first; the reward model's accuracy per subset."""
+    """Greedy accuracy of every model on every test set (each online round's policy too, so the table
+    has a row per round); self-consistency and best-of-N for the SFT and final online policies on the
+    first; the reward model's accuracy per subset."""
+    rounds = {
+        f"online-round-{k}": run.online / f"checkpoint-round-{k}" for k in range(1, config.online.rounds)
+    }
     models = {
         "base": config.model.policy,
         "sft": run.final("sft"),
         "dpo": run.final("dpo"),
+        **rounds,
         "online": run.online / "final",
     }
     models = {label: str(path) for label, path in models.items() if is_complete_model(Path(path))}

@@ -18,6 +18,7 @@ from ultramedical.data.prompts import (
     pubmedqa_answer_sentence,
 )
 from ultramedical.data.sample import (
+    COUNTS,
     SAMPLE_FILES,
     binarize,
     build_mcq,
@@ -92,7 +93,9 @@ def test_counts(corpus):
     rows = corpus["rows"]
     assert len(rows["instructions"]) >= 3000
     assert len(rows["annotations"]) >= 1000
-    assert len(rows["preferences"]) == len(rows["annotations"])
+    # one Zephyr pair per annotation, then the claim contrasts
+    assert len(rows["preferences"]) == len(rows["annotations"]) + COUNTS["claims"]
+    assert len(rows["online_prompts"]) >= 300
     assert 250 <= len(rows["medqa"]) <= 350 and 250 <= len(rows["medmcqa"]) <= 350
     assert 120 <= len(rows["pubmedqa"]) <= 200 and 120 <= len(rows["mmlu"]) <= 200
     assert 250 <= len(rows["reward_test"]) <= 350
@@ -173,11 +176,37 @@ def _questions(rows: dict) -> list[str]:
 
 def test_held_out_questions_never_appear_in_training_prompts(corpus):
     rows = corpus["rows"]
-    training = "\x00".join(t["value"] for r in rows["instructions"] for t in r["conversations"]
-                           if t["from"] == "human")
+    training = "\x00".join(t["value"] for name in ("instructions", "online_prompts") for r in rows[name]
+                           for t in r["conversations"] if t["from"] == "human")
     training += "\x00" + "\x00".join(a["prompt"] for a in rows["annotations"])
+    training += "\x00" + "\x00".join(p["prompt"] for p in rows["preferences"])
     leaked = [q for q in set(_questions(rows)) if q in training]
     assert leaked == []
+    # the literature items' framing sentences too (the middle one is the fact's shared explanation)
+    framing = {r["context"]["contexts"][i] for r in rows["pubmedqa"] for i in (0, -1)}
+    assert [c for c in framing if c in training] == []
+
+
+def test_online_prompts_are_new_phrasings_of_training_facts(corpus):
+    from ultramedical.data.knowledge_templates import ONLINE_VIGNETTES, RELATIONS
+
+    rows = corpus["rows"]["online_prompts"]
+    assert len({r["id"] for r in rows}) == len(rows)
+    # no online phrasing is a template that the SFT data, the preference data or a test split uses
+    for relation, online in ONLINE_VIGNETTES.items():
+        spec = RELATIONS[relation]
+        used = set(spec.vignettes) | set(spec.stems) | set(spec.open_prompts) | set(spec.yesno) | {spec.mmlu}
+        assert online and not set(online) & used, relation
+    assert set(ONLINE_VIGNETTES) == set(RELATIONS)
+    prompts = [r["conversations"][0]["value"] for r in rows]
+    others = {t["value"] for r in corpus["rows"]["instructions"] for t in r["conversations"]}
+    assert not set(prompts) & others
+    for r in rows:
+        assert r["type"] == "Exam" and len(r["conversations"]) == 2
+        prompt, target = r["conversations"][0]["value"], r["conversations"][1]["value"]
+        _, options = split_mcq(prompt)
+        assert len(options) == 4 and r["answer"] in options
+        assert read_answer(prompt, target) == r["answer"]
 
 
 def test_test_sets_cover_the_same_facts(corpus):
@@ -227,7 +256,9 @@ def test_annotations(corpus):
 
 def test_preferences_are_binarized_annotations(corpus):
     annotations = {a["prompt_id"]: a for a in corpus["rows"]["annotations"]}
-    for p in corpus["rows"]["preferences"]:
+    zephyr = [p for p in corpus["rows"]["preferences"] if p["label_type"] != "claim"]
+    assert len(zephyr) == len(annotations)
+    for p in zephyr:
         parse_preference(p)
         a = annotations[p["prompt_id"]]
         assert p["prompt"] == a["prompt"] and p["label_type"] == "sample"
@@ -240,11 +271,37 @@ def test_preferences_are_binarized_annotations(corpus):
         assert meta["chosen"]["model"] in ("sample-expert", "sample-concise")
         texts = {c["model"]: c["text"] for c in a["completions"]}
         assert p["rejected"][1]["content"] == texts[meta["rejected"]["model"]]
-    rejected = Counter(p["metadata"]["rejected"]["model"] for p in corpus["rows"]["preferences"])
+    rejected = Counter(p["metadata"]["rejected"]["model"] for p in zephyr)
     assert len(rejected) >= 3
     # the best answer is not always the same model's, so a reward model cannot learn one style as "good"
     chosen = Counter(p["metadata"]["chosen"]["model"] for p in corpus["rows"]["preferences"])
     assert min(chosen.values()) > len(corpus["rows"]["preferences"]) / 5
+
+
+def test_claim_contrasts_differ_in_the_claim_not_the_style(corpus):
+    claims = [p for p in corpus["rows"]["preferences"] if p["label_type"] == "claim"]
+    assert len(claims) == COUNTS["claims"]
+    models = Counter((p["metadata"]["chosen"]["model"], p["metadata"]["rejected"]["model"]) for p in claims)
+    assert set(models) == {("sample-concise", "sample-fluent-wrong"), ("sample-expert", "sample-confused")}
+    for p in claims:
+        parse_preference(p)
+        prompt = p["prompt"]
+        _, options = split_mcq(prompt)
+        chosen, rejected = p["chosen"][1]["content"], p["rejected"][1]["content"]
+        assert p["metadata"]["chosen"]["score"] > p["metadata"]["rejected"]["score"]
+        # the chosen answer names the fact's object; the rejected one a wrong option or no option at all
+        named = chosen.rsplit("So, the answer is ", 1)[1].rstrip(".")
+        assert named == read_answer(prompt, chosen) or named in options.values()
+        if p["metadata"]["chosen"]["model"] == "sample-expert":
+            explained = [f for e, facts in BY_EXPLANATION.items() if e in chosen for f in facts]
+            assert any(f.obj == named for f in explained), chosen
+        assert rejected.rsplit("So, the answer is ", 1)[1].rstrip(".") != named
+        if p["metadata"]["rejected"]["model"] == "sample-fluent-wrong":
+            assert 0.5 <= len(rejected) / len(chosen) <= 2
+    # the reward test's "hard" frames never train
+    hard = {p["chosen"][1]["content"].split(". ")[1] for p in corpus["rows"]["reward_test"]
+            if p["label_type"] == "hard" and ". " in p["chosen"][1]["content"]}
+    assert not any(h and h in p["chosen"][1]["content"] for p in claims for h in hard if len(h) > 20)
 
 
 def test_preferences_do_not_teach_that_longer_is_better(corpus):
@@ -253,9 +310,10 @@ def test_preferences_do_not_teach_that_longer_is_better(corpus):
     # Zephyr binarization with mostly short rejected answers gave 78% (and a reward model that picked
     # the long wrong answer of every "length" test pair)
     assert sum(longer) / len(pairs) < 0.7
-    walks = [p["rejected"][1]["content"] for p in pairs
+    zephyr = [p for p in pairs if p["label_type"] == "sample"]
+    walks = [p["rejected"][1]["content"] for p in zephyr
              if p["metadata"]["rejected"]["model"] == "sample-verbose-wrong"]
-    assert len(walks) > len(pairs) / 10
+    assert len(walks) > len(zephyr) / 10
     # the walks vary sentence by sentence, and none uses the reward test's held-out wording
     openings = {w.split(". ")[0] for w in walks}
     test_openings = {p["rejected"][1]["content"].split(". ")[0] for p in corpus["rows"]["reward_test"]

@@ -461,6 +461,86 @@ _SPECS = (
 
 RELATIONS: dict[str, RelationSpec] = {spec.name: spec for spec in _SPECS}
 
+# Vignettes for the online rounds' prompts only: phrasings that neither the SFT data, the preference data
+# nor any test split uses, so the policy meets them as new questions (and its sampled answers differ, which
+# gives the reward model something to choose between) while the test templates stay held out.
+ONLINE_VIGNETTES: dict[str, tuple[str, ...]] = {
+    "drug_class": (
+        "{Patient} brings a list of current medicines to a clinic visit, among them {subject}. Which "
+        "pharmacological class does this agent belong to?",
+        "A medical student caring for {patient} is asked to name the class of {subject}, one of the "
+        "patient's regular medicines. Which of the following is correct?",
+    ),
+    "first_line": (
+        "{Patient} is seen in clinic, and the working diagnosis of {subject} is confirmed. Which of the "
+        "following is the standard initial treatment?",
+        "A resident presents {patient} with newly confirmed {subject} on morning rounds. Which treatment "
+        "should be started first?",
+    ),
+    "deficiency": (
+        "{Patient} has had a diet lacking in {subject} for many months. Which of the following "
+        "conditions is most likely to develop?",
+        "Blood tests in {patient} reveal a marked shortage of {subject}. Which disorder does this shortage "
+        "typically produce?",
+    ),
+    "organism": (
+        "Cultures from {patient} grow {subject}. Which disease is this organism best known for causing?",
+        "{Patient} is seen by an infectious disease consultant, and {subject} is isolated. Which of the "
+        "following illnesses does it classically cause?",
+    ),
+    "hormone_source": (
+        "A physiology tutor discusses {subject} with {patient} who is curious about a lab report. Where "
+        "in the body is this hormone mainly made?",
+        "{Patient} asks which organ produces {subject}, a hormone measured at a recent visit. Which of the "
+        "following is the main source?",
+    ),
+    "enzyme_disorder": (
+        "{Patient} is found on newborn or metabolic screening to lack functional {subject}. Which "
+        "condition explains this finding?",
+        "A biochemical work-up of {patient} shows that {subject} does not work. Which of the following "
+        "disorders results?",
+    ),
+    "adverse_effect": (
+        "{Patient} returns to clinic some weeks after beginning {subject}. Which side effect is this "
+        "medicine classically known to cause?",
+        "Before prescribing {subject} to {patient}, the physician reviews its risks. Which adverse effect "
+        "is most typical of this drug?",
+    ),
+    "antidote": (
+        "{Patient} is found to have ingested a toxic amount of {subject}. Which of the following reverses "
+        "this poisoning?",
+        "In the emergency department, {patient} is treated for an overdose involving {subject}. Which "
+        "antidote should be given?",
+    ),
+    "nerve_muscle": (
+        "{Patient} has damage to the {subject} after an accident. Which of the following is supplied by "
+        "this nerve?",
+        "An examination of {patient} localizes a deficit to the {subject}. Function of which of the "
+        "following is most likely impaired?",
+    ),
+    "hallmark_finding": (
+        "{Patient} is worked up and found to have {subject}. Which finding is typical of this disease?",
+        "A pathologist reviews material from {patient} with {subject}. Which of the following findings "
+        "would be characteristic?",
+    ),
+    "inheritance": (
+        "Parents of {patient} affected by {subject} ask how the condition is passed on. Which pattern of "
+        "inheritance does it follow?",
+        "A family history is taken for {patient} with {subject}. How is this condition typically "
+        "inherited?",
+    ),
+    "cytogenetics": (
+        "Genetic testing is sent for {patient} who has {subject}. Which abnormality is expected on this "
+        "testing?",
+        "{Patient} is found to have {subject}. Which genetic abnormality is most characteristic of it?",
+    ),
+    "autoantibody": (
+        "{Patient} is being evaluated for {subject}. Which antibody test result is most characteristic?",
+        "A rheumatology or specialist work-up of {patient} points to {subject}. Which autoantibody is the "
+        "typical marker?",
+    ),
+}
+
 _DAY, _MONTH, _WEEK = (1, 5, "any", "day"), (2, 11, "any", "month"), (3, 6, "any", "week")
 
 # Patients for subjects that are not adults of either sex (keyed by subject, shared across relations).

@@ -5,7 +5,9 @@
   instructions.jsonl   UltraMedical instruction records: MedQA/MedMCQA-style multiple choice, PubMedQA-style
                        literature items and open-ended questions, about 10% of them multi-turn
   annotations.jsonl    preference prompts with 4 to 9 judged, ranked completions of graded quality
-  preferences.jsonl    one Zephyr-style chosen/rejected pair per annotation (see `binarize`)
+  online_prompts.jsonl multiple-choice prompts for the online rounds, in phrasings no other file uses
+  preferences.jsonl    one Zephyr-style chosen/rejected pair per annotation (see `binarize`), then pairs that
+                       differ only in the claim (`claim_contrasts`)
   test/*.jsonl         held-out MedQA, MedMCQA, PubMedQA and MMLU items in their published schemas
   reward_test.jsonl    easy/hard/length reward-model pairs in the style of Medical RewardBench
 
@@ -23,8 +25,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ultramedical.data.knowledge import claim, distractors, render, spec
+from ultramedical.data.knowledge_templates import ONLINE_VIGNETTES
 from ultramedical.data.prompts import LETTERS, PUBMEDQA_LABELS, format_pubmedqa_prompt
-from ultramedical.data.sample_preferences import annotations, binarize, reward_test
+from ultramedical.data.sample_preferences import annotations, binarize, claim_contrasts, reward_test
 from ultramedical.data.sample_texts import (
     MC_FOLLOW_UPS,
     MCQ,
@@ -42,6 +45,7 @@ __all__ = ["SAMPLE_FILES", "binarize", "build_mcq", "corpus_stats", "generate_sa
 
 SAMPLE_FILES = (
     "instructions.jsonl",
+    "online_prompts.jsonl",
     "annotations.jsonl",
     "preferences.jsonl",
     "test/medqa.jsonl",
@@ -51,8 +55,9 @@ SAMPLE_FILES = (
     "reward_test.jsonl",
 )
 COUNTS = {
-    "medqa": 1200, "medmcqa": 1000, "pubmedqa": 450, "open": 450, "annotations": 1200,
-    "test_medqa": 300, "test_medmcqa": 300, "test_pubmedqa": 150, "test_mmlu": 150, "reward_test": 300,
+    "medqa": 1200, "medmcqa": 1000, "pubmedqa": 450, "open": 450, "annotations": 1200, "claims": 4800,
+    "online_prompts": 600, "test_medqa": 300, "test_medmcqa": 300, "test_pubmedqa": 150, "test_mmlu": 150,
+    "reward_test": 300,
 }
 MULTI_TURN_RATE = 0.12  # of multiple-choice and open records, so about 10% of all records
 
@@ -105,6 +110,28 @@ def _instructions(seed: int) -> list[dict]:
         score = difficulty_score(fact, rng, len(turns))
         records.append(_instruction(f"Open-sample,{i}", "Open-End", turns, "", score))
     rng.shuffle(records)
+    return records
+
+
+def _preferences(judged: list[dict], rng: random.Random, seed: int) -> list[dict]:
+    """One Zephyr-style pair per annotation, then the judged pairs that differ only in the claim
+    (`claim_contrasts`): Zephyr pairs alone taught the reward model style, not correctness (46% on the
+    reward test's "hard" pairs)."""
+    return [binarize(a, rng) for a in judged] + claim_contrasts(seed, COUNTS["claims"])
+
+
+def _online_prompts(seed: int) -> list[dict]:
+    """Multiple-choice prompts for the online rounds, phrased with `ONLINE_VIGNETTES`: new to the policy
+    (no other file uses those phrasings), so it has not memorised the answers and its samples differ.
+    Never the test templates: the evaluation stays held out."""
+    rng = random.Random(f"{seed}:online")
+    facts, position = fact_stream(rng), Positions(rng)
+    records = []
+    for i in range(COUNTS["online_prompts"]):
+        fact = next(facts)
+        mcq = build_mcq(fact, rng.choice(ONLINE_VIGNETTES[fact.relation]), rng, 4, position(4))
+        records.append(_instruction(f"Online-sample,{i}", "Exam", [(mcq.prompt, reasoned(mcq, rng))],
+                                    mcq.answer, difficulty_score(fact, rng, 1)))
     return records
 
 
@@ -187,8 +214,9 @@ def generate_sample_corpus(out_dir: str | Path, seed: int = 0) -> dict[str, Path
     pair_rng = random.Random(f"{seed}:preferences")
     rows = {
         "instructions": _instructions(seed),
+        "online_prompts": _online_prompts(seed),
         "annotations": judged,
-        "preferences": [binarize(a, pair_rng) for a in judged],
+        "preferences": _preferences(judged, pair_rng, seed),
         "medqa": _medqa_test(seed),
         "medmcqa": _medmcqa_test(seed),
         "pubmedqa": _pubmedqa_test(seed),

@@ -13,6 +13,7 @@ from ultramedical.data.knowledge import (
     claim,
     distractors,
     fact_with_object,
+    facts_for,
     related_facts,
     render,
     spec,
@@ -24,6 +25,7 @@ from ultramedical.data.sample_texts import (
     FLUENT_FRAMES,
     HARD_FRAMES,
     MCQ,
+    REASONS,
     Positions,
     build_mcq,
     fact_stream,
@@ -252,6 +254,53 @@ def binarize(annotation: dict, rng: random.Random) -> dict:
     if not lower:
         raise ValueError(f"annotation {annotation.get('prompt_id')!r} has no completion scored below rank 1")
     return _pair(annotation["prompt_id"], annotation["prompt"], chosen, rng.choice(lower), "sample")
+
+
+def _confused(fact: Fact, other: Fact, rng: random.Random) -> str:
+    """An answer in the expert's own style that explains `other` instead of `fact` and names its object:
+    the way a policy trained on the expert answers goes wrong (it mistakes what the question asks)."""
+    template = rng.choice(REASONS)
+    subject = rng.choice((fact, other)).subject
+    body = template.format(explanation=other.explanation, subject=subject, obj=other.obj)
+    return f"{body} So, the answer is {other.obj}."
+
+
+def claim_contrasts(seed: int, count: int) -> list[dict]:
+    """Judged pairs that differ in what they claim, not in how: on a fresh multiple-choice prompt
+    (training templates), (1) the right claim against a wrong option's claim in the same fluent frame
+    (training frames; the reward test's "hard" pairs use HARD_FRAMES), and (2) the expert's reasoned
+    answer against one in the same style that explains another fact and names its object (a wrong
+    option, or an object that is no option at all). Zephyr pairs almost never contrast two answers of
+    one style, so a reward model trained on them alone learns which style is good, not which answer is
+    right."""
+    rng = random.Random(f"{seed}:claims")
+    facts, position = fact_stream(rng), Positions(rng)
+    rows: list[dict] = []
+    i = 0
+    while len(rows) < count:
+        fact = next(facts)
+        rel = spec(fact.relation)
+        mcq = build_mcq(fact, rng.choice(rel.train_vignettes + rel.train_stems), rng, 4, position(4))
+        wrong_letter, wrong = rng.choice(mcq.wrong())
+        frame = rng.choice(FLUENT_FRAMES)
+        right = _completion("sample-concise", _framed(mcq, fact.obj, mcq.answer, frame), 4.5,
+                            "Correct and concise: states the deciding fact and the matching option.")
+        false = _completion("sample-fluent-wrong", _framed(mcq, wrong, wrong_letter, frame), 1.75,
+                            f"Fluent and confident, but built on a false claim. {fact.explanation}")
+        rows.append(_pair(f"sample-claim,{i}", mcq.prompt, right, false, "claim"))
+        if rng.random() < 0.5:
+            other = fact_with_object(fact.relation, rng.choice(mcq.wrong())[1])
+        else:
+            offered = set(mcq.options.values())
+            other = rng.choice([f for f in facts_for(fact.relation) if f.obj not in offered])
+        expert = _completion("sample-expert", reasoned(mcq, rng), 5.0,
+                             f"Correct and well explained. {fact.explanation}")
+        confused = _completion("sample-confused", _confused(fact, other, rng), 1.5,
+                               f"Well written, but it explains {other.subject} and answers {other.obj}, "
+                               f"which is wrong here. {fact.explanation}")
+        rows.append(_pair(f"sample-claim,{i}", mcq.prompt, expert, confused, "claim"))
+        i += 1
+    return rows[:count]
 
 
 def reward_test(seed: int, count: int) -> list[dict]:

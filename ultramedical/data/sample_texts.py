@@ -114,22 +114,46 @@ _CONTEXTS: dict[str, dict[str, tuple[str, ...]]] = {
             "Standard clinical references were reviewed for statements about {subject}.",
             "This summary collates textbook knowledge about {subject}.",
             "Teaching material on {subject} was reviewed for accuracy.",
+            "An editorial board checked published guidance on {subject}.",
+            "Experts surveyed the literature for established facts about {subject}.",
+            "A review group gathered consensus statements on {subject}.",
         ),
-        "yes": ("The reviewed sources consistently support that {claim}.", "All sources agree that {claim}."),
-        "no": ("By contrast, {claim}.", "The reviewed sources instead note that {claim}."),
+        "yes": (
+            "The reviewed sources consistently support that {claim}.",
+            "All sources agree that {claim}.",
+            "The board confirmed that {claim}.",
+            "The experts agreed that {claim}.",
+            "The consensus statement affirms that {claim}.",
+        ),
+        "no": (
+            "By contrast, {claim}.",
+            "The reviewed sources instead note that {claim}.",
+            "The board pointed out, on the other hand, that {claim}.",
+            "The experts noted instead that {claim}.",
+            "The consensus statement adds, in contrast, that {claim}.",
+        ),
         "maybe_setup": (
             "A pilot study asked whether a single seminar improves how well {n} trainees remember facts "
             "about {subject}.",
             "A small before-and-after study enrolled {n} trainees in a short course on {subject}.",
+            "Investigators tested an online module about {subject} in {n} medical students.",
+            "A feasibility trial gave {n} nurses a brief workshop on {subject}.",
+            "In an exploratory study, {n} interns used a quiz app covering {subject}.",
         ),
         "maybe_result": (
             "Recall improved in one cohort but not in the other, and the study was too small to draw a firm "
             "conclusion.",
             "Post-test scores varied widely, and the confidence interval included no effect.",
+            "Results were mixed across groups, and the sample was too small to be conclusive.",
+            "Some participants improved while others did not, so the effect remained unclear.",
+            "The difference was not statistically significant, and the authors called for larger studies.",
         ),
         "maybe_question": (
             "Does a single seminar improve trainees' recall of facts about {subject}?",
             "Can a short course improve retention of knowledge about {subject}?",
+            "Does an online module improve students' knowledge of {subject}?",
+            "Did a brief workshop change how much nurses remember about {subject}?",
+            "Does using a quiz app improve interns' recall of {subject}?",
         ),
     },
     "test": {
