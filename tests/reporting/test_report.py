@@ -114,6 +114,10 @@ def make_run(root: Path) -> Path:
             | ({"heldout_accuracy": 0.6, "heldout_ci95": [0.55, 0.65]} if k == 3 else {})
         )
     _jsonl(root / "online" / "metrics.jsonl", online)
+    _jsonl(
+        root / "online" / "heldout.jsonl",
+        [{"round": 0, "heldout_accuracy": 0.5, "heldout_ci95": [0.45, 0.55]}],
+    )
 
     results = []
     for index, model in enumerate(reversed(MODEL_ORDER)):  # written out of pipeline order
@@ -240,7 +244,9 @@ def test_paper_tables_without_per_item_records(full_report: tuple[Path, str, str
 
 def test_round_table_and_data_stats(full_report: tuple[Path, str, str]) -> None:
     _, markdown, _ = full_report
-    rounds = _md_table(markdown, "Round")
+    before, *rounds = _md_table(markdown, "Round")
+    assert before[0] == "0" and before[8] == "50.0 [45.0, 55.0]"  # the starting policy, from heldout.jsonl
+    assert set(before[1:8] + before[9:]) == {"-"}
     assert [row[0] for row in rounds] == ["1", "2", "3"]
     assert [row[1] for row in rounds] == [f"{m:.3f}" for m in REWARD_MEANS]
     assert [row[4] for row in rounds] == ["40", "40", "40"]  # completions read from the round files

@@ -53,6 +53,8 @@ class RunData:
     config_text: str | None = None
     stages: dict[str, StageData] = field(default_factory=dict)
     online_metrics: list[dict[str, Any]] = field(default_factory=list)
+    # online/heldout.jsonl: held-out accuracy of the starting policy (round 0), before any round trains
+    heldout_before: dict[str, Any] | None = None
     rounds: list[RoundData] = field(default_factory=list)
     eval_results: list[dict[str, Any]] = field(default_factory=list)
     rm_results: list[dict[str, Any]] = field(default_factory=list)
@@ -208,6 +210,10 @@ def _collect_online(reader: _Reader, run: RunDir, data: RunData) -> None:
     metrics_path = run.online / "metrics.jsonl"
     if metrics_path.is_file():
         data.online_metrics = last_wins(reader.jsonl(metrics_path, numeric="round"), "round")
+    heldout_path = run.online / "heldout.jsonl"
+    if heldout_path.is_file():
+        before = [r for r in reader.jsonl(heldout_path, numeric="round") if r["round"] == 0]
+        data.heldout_before = before[-1] if before else None
     dirs = {}
     if run.online.is_dir():
         for child in run.online.iterdir():

@@ -109,9 +109,10 @@ def rounds_figure(data: RunData, attribute: str, name: str, title: str, ylabel: 
 
 def online_metrics_figure(data: RunData) -> ReportFigure | None:
     """Reward mean/best/worst and held-out accuracy against round."""
-    rows = data.online_metrics
-    if not rows:
+    if not data.online_metrics:
         return None
+    # Held-out accuracy is plotted from round 0, the starting policy, where it was measured.
+    rows = ([data.heldout_before] if data.heldout_before else []) + data.online_metrics
     rounds = [finite(r.get("round")) for r in rows]
 
     def line(key: str) -> tuple[list[float], list[float]]:

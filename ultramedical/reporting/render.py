@@ -67,6 +67,10 @@ def rounds_table(data: RunData) -> Block:
         "gen tokens/s,generate s,score s,train s,publish s"
     ).split(",")
     body = []
+    if data.heldout_before is not None:  # the starting policy, before round 1 trains
+        before = data.heldout_before
+        body.append(["0", *[DASH] * 7, pct_ci(before.get("heldout_accuracy"), before.get("heldout_ci95")),
+                     *[DASH] * 5])  # fmt: skip
     for k in sorted(set(metrics) | set(files)):
         row, raw = metrics.get(k, {}), files.get(k)
         body.append([
