@@ -49,13 +49,13 @@ class ObjectStoreWeightReceiver(WeightReceiver):
     def write_adapter(self, handles: bytes, directory: str, config_text: str) -> int:
         """Write a published LoRA adapter (its buckets hold PEFT-named tensors) to `directory` on this
         node, for vLLM to load: vLLM 0.32 loads adapters only from a path (LoRARequest.lora_path).
-        Workers of one node race to the same path; the first rename wins. Returns the tensor count."""
+        Workers of one node race to the same path; the first rename wins. Returns the tensors written."""
+        target = Path(directory)
+        if target.exists():  # another worker of this node wrote it already
+            return 0
         weights = {}
         for bucket in ray.cloudpickle.loads(handles):
             weights.update({name: t.clone() for name, t in ray.get(bucket).tensors().items()})
-        target = Path(directory)
-        if target.exists():
-            return len(weights)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         write_adapter_files(tmp, config_text, weights)

@@ -13,12 +13,13 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal
 
 from ultramedical.config import LoraConfig
 from ultramedical.io import atomic_directory
+
+if TYPE_CHECKING:  # run directories ask `is_adapter_dir` without loading torch
+    import torch
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
