@@ -1,7 +1,7 @@
 """The online controller process SIGKILLed mid-round, on the tiny model: a second invocation with --resume
-redoes the round, and the run finishes with every prompt of every round answered once, no pair lost or
-repeated, each round committed once, and loadable models. (A trainer worker lost mid-round is in
-test_iterate.py.)"""
+and one round more redoes the interrupted round and goes on past it, and the run finishes with every prompt
+of every round answered once, no pair lost or repeated, each round committed once, and loadable models. (A
+trainer worker lost mid-round is in test_iterate.py.)"""
 
 from __future__ import annotations
 
@@ -28,13 +28,13 @@ RUN_TIMEOUT_S = 420  # one controller invocation, engine start-up included, on a
 
 
 def start_controller(
-    artifacts: Path, run_dir: Path, ray_tmp: Path, log: Path, *extra: str
+    artifacts: Path, run_dir: Path, rounds: int, ray_tmp: Path, log: Path, *extra: str
 ) -> subprocess.Popen:
     """`python -m jobs.iterative_dpo` in its own session, with its own local Ray under `ray_tmp`."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": str(ray_tmp)}
     with log.open("w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "jobs.iterative_dpo", *online_arguments(artifacts, run_dir, ROUNDS)]
+            [sys.executable, "-m", "jobs.iterative_dpo", *online_arguments(artifacts, run_dir, rounds)]
             + list(extra),
             cwd=REPO_ROOT,
             env=env,
@@ -59,7 +59,7 @@ def round_two_underway(store: RoundStore) -> bool:
 def test_controller_killed_mid_round_resume_finishes(artifacts, tmp_path, ray_tmp):
     run_dir = tmp_path / "online"
     store = RoundStore(run_dir)
-    controller = start_controller(artifacts, run_dir, ray_tmp, tmp_path / "first.log")
+    controller = start_controller(artifacts, run_dir, ROUNDS, ray_tmp, tmp_path / "first.log")
     try:
         deadline = time.monotonic() + RUN_TIMEOUT_S
         while not round_two_underway(store):
@@ -72,15 +72,18 @@ def test_controller_killed_mid_round_resume_finishes(artifacts, tmp_path, ray_tm
         kill_session(controller.pid)
     assert store.last_completed() == 1  # killed mid-round 2: its debris is on disk, uncommitted
     assert (run_dir / "round-2").exists()
+    first_round = (run_dir / "round-1" / "completions.jsonl").read_bytes()
 
-    resumed = start_controller(artifacts, run_dir, ray_tmp, tmp_path / "resume.log", "--resume")
+    # One round more than the killed invocation asked for: the resumed run redoes round 2, then goes on.
+    resumed = start_controller(artifacts, run_dir, ROUNDS + 1, ray_tmp, tmp_path / "resume.log", "--resume")
     try:
         assert resumed.wait(timeout=RUN_TIMEOUT_S) == 0, (tmp_path / "resume.log").read_text()[-3000:]
     finally:
         kill_session(resumed.pid)
     log = (tmp_path / "resume.log").read_text()
     assert "[online] redoing interrupted round(s) [2]" in log
-    assert_run_is_whole(artifacts, run_dir, ROUNDS)
+    assert_run_is_whole(artifacts, run_dir, ROUNDS + 1)
+    assert (run_dir / "round-1" / "completions.jsonl").read_bytes() == first_round  # committed: kept
 
 
 def test_policy_of_an_uncommitted_round_never_becomes_the_resume_point(tmp_path):

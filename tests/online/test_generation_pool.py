@@ -41,17 +41,6 @@ def test_calls_are_as_large_as_asked_but_every_engine_gets_work(items, per_call,
     assert call_size(items, per_call, engines) == expected
 
 
-def test_engine_runs_the_configured_threads(ray_cluster, artifacts, tmp_path):
-    """generation.threads holds over the CPUs Ray grants the engine (its OMP_NUM_THREADS, 2 here) and over
-    vLLM's own choice."""
-    config = tiny_config(artifacts, tmp_path, **{"generation.cpus_per_engine": 2, "generation.threads": 1})
-    pool = GenerationPool(str(artifacts / "tiny" / "policy"), config.generation)
-    try:
-        assert ray.get(pool.engines[0].__ray_call__.remote(lambda _: torch.get_num_threads())) == 1
-    finally:
-        pool.shutdown()
-
-
 def test_engine_killed_mid_round_every_prompt_answered_once(ray_cluster, artifacts, tmp_path):
     config = tiny_config(
         artifacts,
@@ -93,10 +82,20 @@ def test_engine_killed_mid_round_every_prompt_answered_once(ray_cluster, artifac
 
 def test_weights_published_in_buckets_match_transformers_greedy(ray_cluster, artifacts, tmp_path):
     config = tiny_config(
-        artifacts, tmp_path, **{"dpo.lr": 5e-3, "trainer.cpus_per_worker": 1, "generation.cpus_per_engine": 1}
+        artifacts,
+        tmp_path,
+        **{
+            "dpo.lr": 5e-3,
+            "trainer.cpus_per_worker": 1,
+            "generation.cpus_per_engine": 2,
+            "generation.threads": 1,
+        },
     )
     policy = str(artifacts / "tiny" / "policy")
     pool = GenerationPool(policy, config.generation)
+    # generation.threads holds over the CPUs Ray grants the engine (its OMP_NUM_THREADS, 2 here) and over
+    # vLLM's own choice.
+    assert ray.get(pool.engines[0].__ray_call__.remote(lambda _: torch.get_num_threads())) == 1
     trainers = TrainerGroup(config, policy, reference=policy)
     items = prompt_items(artifacts, 8)
     refs, _ = pool.generate(items, Sampling(n=2, temperature=1.0, max_tokens=24, seed=3))
