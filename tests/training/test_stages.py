@@ -67,21 +67,35 @@ def assert_stage_output(init: Path, run: RunDir, stage: str, steps: int) -> None
     assert sum(p.numel() for p in model.parameters()) > 1_000_000
 
 
-def test_reward_stage_trains_every_parameter_and_is_tracked(ray_cluster, artifacts, tmp_path):
-    """The reward model on full weights, tracked on every backend. (KTO trains through Ray Train in the LoRA
-    test below, and on full weights under ZeRO-3 in test_zero3.py: the stage code is the same for all.)"""
-    stage = "rm"
+def test_reward_stage_on_the_llama3_shaped_checkpoint_trains_every_parameter_and_is_tracked(
+    ray_cluster, artifacts, llama3_checkpoint, tmp_path
+):
+    """The reward model on full weights from the Llama-3-shaped checkpoint (Llama-3's vocabulary, no pad
+    token), tracked on every backend. (KTO trains through Ray Train in the LoRA test below, and on full
+    weights under ZeRO-3 in test_zero3.py: the stage code is the same for every algorithm.)"""
+    stage, policy = "rm", llama3_checkpoint / "policy"
     mlflow_uri = f"file:{tmp_path / 'mlruns'}"
     tracking = {
         "tracking.backends": ["tensorboard", "mlflow", "wandb"],
         "tracking.mlflow_uri": mlflow_uri,
         "tracking.wandb_mode": "offline",
     }
-    config = tiny_config(artifacts, tmp_path, **{f"{stage}.lr": 1e-3, f"{stage}.max_steps": 3}, **tracking)
+    settings = {"model.policy": str(policy), f"{stage}.lr": 1e-3, f"{stage}.max_steps": 3}
+    config = tiny_config(artifacts, tmp_path, **settings, **tracking)
     final = run_stage(config, stage)
     run = RunDir.of(config.runs_root, config.name)
     assert final == run.final(stage)
-    assert_stage_output(artifacts / "tiny" / "policy", run, stage, steps=3)
+    assert_stage_output(policy, run, stage, steps=3)
+    assert len(list(run.tokenized.glob(f"{stage}-*"))) == 1  # the workers' data, on runs_root
+
+    model, tokenizer = load_reward_model(final), load_tokenizer(final)
+    assert model.config.vocab_size == 128_256 and model.config.pad_token_id == tokenizer.pad_token_id
+    assert tokenizer.pad_token_id != tokenizer.eos_token_id
+    texts = ["Deferoxamine.", "Iron poisoning is treated with deferoxamine."]  # padded to one length
+    with torch.no_grad():
+        rewards = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits[:, 0]
+    assert rewards.shape == (2,) and torch.isfinite(rewards).all()
+
     tensorboard = tensorboard_scalars(run.stage(stage))["loss"]
     lines = metric_lines(run, stage)
     steps, losses = [line["step"] for line in lines], [line["loss"] for line in lines]

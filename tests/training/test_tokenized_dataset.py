@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 import torch
-from safetensors.torch import load_file
 from tiny_support import tiny_config
 
-from ultramedical.models.loading import load_reward_model, load_tokenizer
+from ultramedical.models.loading import load_tokenizer
 from ultramedical.rundir import RunDir
 from ultramedical.training import ALGORITHMS
 from ultramedical.training.algorithm import ForwardContext, forward_on_shard
@@ -203,38 +202,3 @@ def test_run_stage_hands_workers_a_path_not_the_examples(artifacts, tmp_path, to
     with pytest.raises(RuntimeError, match="was not written"):
         launch.run_stage(config, "rm", overwrite=True)
     assert Path(captured["dataset"]) == path
-
-
-@pytest.mark.slow
-def test_reward_model_trains_on_the_llama3_shaped_checkpoint(
-    ray_cluster, artifacts, llama3_checkpoint, tmp_path
-):
-    """The rm stage end to end on Ray Train (2 workers) with Llama-3's vocabulary and no pad token."""
-    from actors.train_stage import run_stage
-
-    config = tiny_config(
-        artifacts,
-        tmp_path,
-        **{"model.policy": str(llama3_checkpoint / "policy"), "rm.lr": 1e-3, "rm.max_steps": 2},
-    )
-    final = run_stage(config, "rm")
-    run = RunDir.of(config.runs_root, config.name)
-    lines = [json.loads(line) for line in run.metrics("rm").read_text().splitlines()]
-    assert [line["step"] for line in lines] == [1, 2]
-    assert all(torch.isfinite(torch.tensor(line["loss"])) for line in lines)
-
-    initial = load_file(str(llama3_checkpoint / "policy" / "model.safetensors"))
-    trained = load_file(str(final / "model.safetensors"))
-    shared = [name for name in trained if name in initial]
-    assert len(shared) == len(initial) - 1  # all but lm_head: the reward model has a score head instead
-    assert [name for name in shared if torch.equal(initial[name], trained[name])] == []
-
-    model = load_reward_model(final)
-    tokenizer = load_tokenizer(final)
-    assert model.config.vocab_size == 128_256 and model.config.pad_token_id == tokenizer.pad_token_id
-    assert tokenizer.pad_token_id != tokenizer.eos_token_id
-    texts = ["Deferoxamine.", "Iron poisoning is treated with deferoxamine."]
-    with torch.no_grad():
-        rewards = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits[:, 0]
-    assert rewards.shape == (2,) and torch.isfinite(rewards).all()
-    assert len(list(run.tokenized.glob("rm-*"))) == 1  # the workers' data, on runs_root
