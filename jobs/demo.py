@@ -2,9 +2,9 @@
 
     make demo                                  (= python -m jobs.demo --config configs/tiny-cpu.yaml)
 
-sample corpus -> tiny Llama -> SFT -> reward model -> DPO -> online iterative DPO -> evaluation
-(greedy, self-consistency, best-of-N; reward-model accuracy per subset) -> report. Every stage that
-already finished is skipped and an interrupted one resumes, so running it again continues.
+sample corpus -> tiny Llama -> SFT -> reward model -> DPO -> online iterative DPO (and its ablations) ->
+evaluation (greedy, self-consistency, best-of-N; reward-model accuracy per subset) -> report. Every stage
+that already finished is skipped and an interrupted one resumes, so running it again continues.
 """
 
 from __future__ import annotations
@@ -27,6 +27,17 @@ from ultramedical.eval.runner import (
 )
 from ultramedical.io import atomic_write_jsonl
 from ultramedical.rundir import RunDir, is_complete_model
+
+# Online runs with one setting changed, run after the headline online run (which the reward model alone
+# labels) and evaluated greedy beside it: label -> (the changed settings, what the report says of the row).
+ABLATIONS = {
+    "online-rule-bonus": (
+        {"reward.correct_letter_bonus": 1.0},
+        "the online rounds again with a rule-based bonus: +1 on the reward model's score for a completion "
+        "whose answer matches the prompt's answer key (reward.correct_letter_bonus: 1.0). An ablation, not "
+        "the headline: the online row's pairs are chosen by the reward model alone.",
+    ),
+}
 
 
 def log(message: str) -> None:
@@ -56,24 +67,22 @@ def train(config: Config, run: RunDir, stage: str) -> None:
     log(f"{stage}: done in {time.perf_counter() - started:.0f}s")
 
 
-def online(config: Config, run: RunDir, argv: list[str]) -> None:
+def online(config: Config, run_dir: Path, argv: list[str]) -> None:
     from jobs.iterative_dpo import main as iterate
     from ultramedical.online.rounds import RoundStore
 
-    if RoundStore(run.online).last_completed() >= config.online.rounds and is_complete_model(
-        run.online / "final"
-    ):
-        log("online rounds: already finished")
+    if RoundStore(run_dir).last_completed() >= config.online.rounds and is_complete_model(run_dir / "final"):
+        log(f"online rounds in {run_dir}: already finished")
         return
     started = time.perf_counter()
-    iterate([*argv, "--resume"])
-    log(f"online rounds: done in {time.perf_counter() - started:.0f}s")
+    iterate([*argv, "--run-dir", str(run_dir), "--resume"])
+    log(f"online rounds in {run_dir}: done in {time.perf_counter() - started:.0f}s")
 
 
 def evaluate(config: Config, run: RunDir) -> None:
-    """Greedy accuracy of every model on every test set (each online round's policy too, so the table
-    has a row per round); self-consistency and best-of-N for the SFT and final online policies on the
-    first; the reward model's accuracy per subset."""
+    """Greedy accuracy of every model on every test set (each online round's policy and each ablation's too,
+    so the table has a row per round); self-consistency and best-of-N for the SFT and final online policies
+    on the first; the reward model's accuracy per subset."""
     rounds = {
         f"online-round-{k}": run.online / f"checkpoint-round-{k}" for k in range(1, config.online.rounds)
     }
@@ -83,6 +92,7 @@ def evaluate(config: Config, run: RunDir) -> None:
         "dpo": run.final("dpo"),
         **rounds,
         "online": run.online / "final",
+        **{label: run.ablation(label) / "final" for label in ABLATIONS},
     }
     models = {label: str(path) for label, path in models.items() if is_complete_model(Path(path))}
     benchmarks = {
@@ -104,10 +114,11 @@ def evaluate(config: Config, run: RunDir) -> None:
                     evaluator, subset, mode, score=reranker if mode == "bon" else None
                 )
                 atomic_write_jsonl(run.eval_records(label, name, mode), records)
+                note = {"note": ABLATIONS[label][1]} if label in ABLATIONS else {}
                 record_result(
                     run.root,
                     "results.jsonl",
-                    {"model": label, "model_path": path, "benchmark": name, "mode": mode, **summary},
+                    {"model": label, "model_path": path, "benchmark": name, "mode": mode, **summary, **note},
                 )
                 low, high = summary["ci95"]
                 log(
@@ -129,6 +140,7 @@ def evaluate(config: Config, run: RunDir) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="configs/tiny-cpu.yaml")
+    parser.add_argument("--skip-ablations", action="store_true", help="only the headline online run")
     args, overrides = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     config = load_config(args.config, overrides)
     run = RunDir.of(config.runs_root, config.name)
@@ -138,7 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     connect_ray()
     for stage in ("sft", "rm", "dpo"):
         train(config, run, stage)
-    online(config, run, ["--config", args.config, *overrides])
+    argv = ["--config", args.config, *overrides]
+    online(config, run.online, argv)
+    for label, (settings, _) in ({} if args.skip_ablations else ABLATIONS).items():
+        changed = [text for key, value in settings.items() for text in (f"--{key}", str(value))]
+        online(config, run.ablation(label), [*argv, *changed])
     if (run.eval / "results.jsonl").exists():
         (run.eval / "results.jsonl").unlink()  # evaluation is recomputed whole, never half-mixed
         (run.eval / "rm.jsonl").unlink(missing_ok=True)

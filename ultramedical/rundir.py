@@ -16,6 +16,7 @@ runs/<name>/
     round-<k>/                completions, rewards, pairs, metrics of round k
     metrics.jsonl             one line per completed round
     checkpoint-round-<k>/, final/
+  ablations/<name>/           an online run with one setting changed (laid out as online/), for comparison
   eval/                       benchmark outputs and summaries
   report.md, report.html
 """
@@ -63,6 +64,10 @@ class RunDir:
     @property
     def online(self) -> Path:
         return self.root / "online"
+
+    def ablation(self, name: str) -> Path:
+        """The online run directory of ablation `name` (the same rounds with one setting changed)."""
+        return self.root / "ablations" / name
 
     @property
     def eval(self) -> Path:

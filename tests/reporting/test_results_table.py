@@ -243,3 +243,25 @@ def test_no_sft_row_means_no_differences(tmp_path: Path) -> None:
     _, rows = table_after(markdown, "### Greedy decoding")
     assert [row[0] for row in rows] == ["dpo", "online-round-2"]
     assert all("(" not in cell for row in rows for cell in row)
+
+
+def test_an_ablation_row_follows_the_pipeline_with_its_note(tmp_path: Path) -> None:
+    """A row the pipeline does not name (the demo's ablations) comes after the online rows, compared with
+    SFT like every row, and the note its results.jsonl lines carry says what it is."""
+    chosen = {key: rows for key, rows in build_records().items() if key[1:] == ("medqa", "greedy")}
+    chosen[("online-rule-bonus", "medqa", "greedy")] = records("medqa", [True] * 20)
+    run = make_run(tmp_path / "run", chosen)
+    results = run / "eval" / "results.jsonl"
+    note = "the online rounds again with a rule-based bonus"
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    for line in lines:
+        if line["model"] == "online-rule-bonus":
+            line["note"] = note
+    results.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    markdown = write_report(run)[0].read_text()
+    assert f"online-rule-bonus: {note}" in markdown
+    _, rows = table_after(markdown, "### Greedy decoding")
+    assert [row[0] for row in rows] == [*MODELS, "online-rule-bonus"]
+    assert rows[-1][1] == expected_cell(chosen, "online-rule-bonus", "medqa")
+    assert "p=" in rows[-1][1] or "p<" in rows[-1][1]

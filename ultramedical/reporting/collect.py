@@ -71,6 +71,10 @@ class RunData:
     def eval_models(self) -> list[str]:
         return pipeline_order([r["model"] for r in self.eval_results])
 
+    def model_notes(self) -> dict[str, str]:
+        """What a row is, where its results.jsonl lines say (an ablation's changed setting), by model."""
+        return {r["model"]: r["note"] for r in self.eval_results if isinstance(r.get("note"), str)}
+
     def rm_models(self) -> list[str]:
         return pipeline_order([r["model"] for r in self.rm_results])
 

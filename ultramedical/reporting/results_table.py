@@ -180,6 +180,8 @@ def evaluation_blocks(data: RunData) -> list[Block]:
             "the same items, 'no item records' where the per-item records are missing. The average is "
             "over the columns." if has_reference else f"No {REFERENCE} row, so no differences are shown."
         )))  # fmt: skip
+        notes = data.model_notes()
+        blocks += [("p", f"{model}: {note}") for model, note in notes.items()]
         blocks += paper_tables(data)
         blocks += [
             ("h", 3, "All results with 95% intervals"),
