@@ -10,6 +10,7 @@ from typing import Any
 
 import ray
 
+from actors.cluster import without_dashboard
 from ultramedical.annotate.pipeline import Shard, annotate_shard, failed_shard
 from ultramedical.config import AnnotateConfig
 
@@ -28,7 +29,7 @@ def annotate_on_ray(shards: list[Shard], config: AnnotateConfig, cache_path: str
     starts one for the call (and shuts it down after)."""
     started = not ray.is_initialized()
     if started:
-        ray.init(include_dashboard=False)
+        ray.init(**without_dashboard())
     try:
         actors = [AnnotatorActor.remote() for _ in shards]
         refs = [

@@ -21,6 +21,7 @@ import ray
 from ray.cluster_utils import Cluster
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from actors.cluster import without_dashboard
 from actors.generation import GenerationPool
 from actors.trainer_group import TrainerGroup
 from actors.weight_publish import publish_weights
@@ -43,7 +44,7 @@ def run(config: Config, reps: int, restore: dict[str, Any]) -> Result:
     with mock.patch.dict(os.environ, {"RAY_TMPDIR": ray_tmp}):
         cluster = Cluster(
             initialize_head=True,
-            head_node_args={"num_cpus": 0, "include_dashboard": False, "object_store_memory": 2**29},
+            head_node_args={"num_cpus": 0, "object_store_memory": 2**29, **without_dashboard()},
         )
         try:
             trainer_node = cluster.add_node(num_cpus=2, object_store_memory=STORE_BYTES).node_id

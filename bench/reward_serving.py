@@ -118,13 +118,14 @@ def serve_levels(
     import ray
     from ray import serve
 
+    from actors.cluster import without_dashboard
     from actors.reward_service import build_app
     from ultramedical.config import config_from_dict
     from ultramedical.serving.api import resolve_token
 
     started_ray = not ray.is_initialized()
     if started_ray:
-        ray.init(include_dashboard=False, log_to_driver=False)
+        ray.init(log_to_driver=False, **without_dashboard())
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

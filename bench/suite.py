@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from actors.cluster import without_dashboard
 from bench.common import (
     BENCH_DIR,
     MATMUL_THREADS,
@@ -72,7 +73,7 @@ UNITS = {
 }
 THREADS = 2  # torch threads of every in-process baseline: the machine's cores
 # One fresh local instance for the suite (never a cluster another process left in /tmp/ray)
-RAY_INIT = {"address": "local", "num_cpus": RAY_CPUS, "include_dashboard": False, "log_to_driver": False}
+RAY_INIT = {"address": "local", "num_cpus": RAY_CPUS, "log_to_driver": False, **without_dashboard()}
 
 
 @dataclass

@@ -13,9 +13,11 @@ import pytest
 def ray_cluster() -> Iterator[None]:
     import ray
 
+    from actors.cluster import without_dashboard
+
     # More logical CPUs than cores, so engines, scorers and two trainer workers fit at once on 2 cores.
     # address="local": always a fresh instance, never one another test (or user) left in /tmp/ray.
-    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=True)
+    ray.init(address="local", num_cpus=4, log_to_driver=True, **without_dashboard())
     try:
         yield
     finally:

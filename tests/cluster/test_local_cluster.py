@@ -13,9 +13,7 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -25,38 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from head_support import CLI_TIMEOUT_S, VENV_BIN, start_head
 from tiny_support import REPO_ROOT, kill_session, weights_moved
 
 from ultramedical.rundir import is_complete_model
 
 pytestmark = pytest.mark.slow
 
-VENV_BIN = Path(sys.executable).parent
 AUTH_VARIABLES = ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
-CLI_TIMEOUT_S = 120
 JOB_TIMEOUT_S = 420
-PORT_FLAGS = (
-    "--port",
-    "--dashboard-port",
-    "--ray-client-server-port",
-    "--node-manager-port",
-    "--object-manager-port",
-    "--dashboard-agent-listen-port",
-    "--dashboard-agent-grpc-port",
-    "--runtime-env-agent-port",
-    "--metrics-export-port",
-)
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 @dataclass
@@ -121,28 +96,15 @@ def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Head]:
     base_env["PATH"] = f"{VENV_BIN}{os.pathsep}{base_env.get('PATH', '')}"
     # Unix socket paths are limited to 107 bytes: the temp dir must be short, so not under tmp_path.
     temp_dir = Path(tempfile.mkdtemp(prefix="umhead-", dir="/tmp"))
-    ports = free_ports(len(PORT_FLAGS))
-    command = [str(VENV_BIN / "ray"), "start", "--head", "--num-cpus", "2", "--temp-dir", str(temp_dir)]
-    command += ["--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--disable-usage-stats"]
-    for flag, port in zip(PORT_FLAGS, ports, strict=True):
-        command += [flag, str(port)]
     # RAY_AUTH_MODE unset: token authentication comes on by default because a token exists (our file).
-    log = root / "ray-start.log"
-    with log.open("w") as out:  # a file, not a pipe: the daemons it starts may hold it open
-        starter = subprocess.Popen(
-            command,
-            env=base_env | {"RAY_AUTH_TOKEN_PATH": str(token_file)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # every daemon it starts stays in this session: how it is stopped
-        )
+    env = base_env | {"RAY_AUTH_TOKEN_PATH": str(token_file)}
     try:
-        assert starter.wait(timeout=CLI_TIMEOUT_S) == 0, log.read_text()
-        yield Head(f"http://127.0.0.1:{ports[1]}", token_file, base_env, home_without_token)
+        session, dashboard_port = start_head(temp_dir, root / "ray-start.log", env)
+        try:
+            yield Head(f"http://127.0.0.1:{dashboard_port}", token_file, base_env, home_without_token)
+        finally:
+            kill_session(session)
     finally:
-        if starter.poll() is None:
-            starter.kill()
-        kill_session(starter.pid)
         shutil.rmtree(temp_dir, ignore_errors=True)
         after = developer_token.read_bytes() if developer_token.exists() else None
         assert after == developer_token_before, "the developer's ~/.ray/auth_token was changed"

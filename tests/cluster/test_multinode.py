@@ -24,6 +24,7 @@ from ray.util import placement_group_table
 from tiny_support import REPO_ROOT, SUITE_OVERRIDES
 
 import actors.placement as placement_module
+from actors.cluster import without_dashboard
 from actors.generation import GenerationPool
 from actors.placement import place_roles, roles_config
 from actors.reward_scorer import ScorerPool
@@ -61,7 +62,9 @@ def nodes() -> Iterator[Nodes]:
     ray_tmp = tempfile.mkdtemp(prefix="raymn")  # short: Ray's socket paths live under it
     patch = pytest.MonkeyPatch()
     patch.setenv("RAY_TMPDIR", ray_tmp)
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0})
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0, **without_dashboard()}
+    )
     try:
         engine = [cluster.add_node(**ENGINE_NODE).node_id for _ in range(2)]
         trainer = [cluster.add_node(**TRAINER_NODE).node_id for _ in range(2)]
@@ -74,7 +77,7 @@ def nodes() -> Iterator[Nodes]:
         patch.undo()
         shutil.rmtree(ray_tmp, ignore_errors=True)
         if restore_cpus is not None:
-            ray.init(address="local", num_cpus=restore_cpus, include_dashboard=False, log_to_driver=True)
+            ray.init(address="local", num_cpus=restore_cpus, log_to_driver=True, **without_dashboard())
 
 
 def preset_8b(artifacts: Path, runs_root: Path, **overrides: object) -> Config:

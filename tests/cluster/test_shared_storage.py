@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from tiny_support import SUITE_OVERRIDES
 
+from actors.cluster import without_dashboard
 from actors.shared_storage import MARKER_PREFIX, SharedStorageError, check_shared_storage
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -116,7 +117,7 @@ def two_nodes() -> Iterator[tuple[str, str]]:
     ray_tmp = tempfile.mkdtemp(prefix="rayss")  # short: Ray's socket paths live under it
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_TMPDIR", ray_tmp)
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, **without_dashboard()})
         try:
             cluster.add_node(num_cpus=2)  # logical CPUs: room for the online job's roles (tiny-cpu)
             yield cluster.address, ray_tmp
