@@ -29,6 +29,7 @@ def online_arguments(artifacts: Path, run_dir: Path, rounds: int) -> list[str]:
         *("--data.eval_benchmarks", json.dumps({"medqa": {"path": str(data / "test" / "medqa.jsonl")}})),
         *("--online.prompts_per_round", str(PROMPTS)),
         *("--online.completions_per_prompt", str(K)),
+        *("--online.epochs_per_round", "1"),  # the demo preset's 2 would only repeat these tiny rounds' steps
         *("--online.eval_items", "4"),
         *("--generation.max_tokens", "32"),
         *("--dpo.lr", "1e-3"),
